@@ -1,0 +1,22 @@
+"""agp_tf: alternate model growth and pruning on TensorFlow 2 / Keras 3."""
+
+import os as _os
+
+
+def _serve_checkout_subpackages():
+    """Makes `agp_tf.models` / `agp_tf.data` importable from a source checkout.
+
+    setup.py installs the top-level `models/` and `data/` folders as
+    `agp_tf.models` and `agp_tf.data`. An installed copy already has them
+    inside the package; in a checkout (plain, or a legacy `pip install -e`)
+    they sit beside it, so the checkout root joins this package's search path.
+    """
+    checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    if _os.path.isfile(_os.path.join(checkout, "setup.py")) and _os.path.isfile(
+        _os.path.join(checkout, "models", "__init__.py")
+    ):
+        if checkout not in __path__:
+            __path__.append(checkout)
+
+
+_serve_checkout_subpackages()

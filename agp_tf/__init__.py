@@ -20,3 +20,20 @@ def _serve_checkout_subpackages():
 
 
 _serve_checkout_subpackages()
+
+from agp_tf import flops, importance, schedules  # noqa: E402
+from agp_tf.callbacks import GrowPruneCallback  # noqa: E402
+from agp_tf.controller import FlipEvent, GrowPruneController  # noqa: E402
+from agp_tf.layers import MaskedDense  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FlipEvent",
+    "GrowPruneCallback",
+    "GrowPruneController",
+    "MaskedDense",
+    "flops",
+    "importance",
+    "schedules",
+]

@@ -1,0 +1,173 @@
+"""GrowPruneCallback: alternate growth and pruning inside `model.fit`."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from agp_tf import flops
+from agp_tf.controller import GrowPruneController
+
+
+class GrowPruneCallback(keras.callbacks.Callback):
+    """Runs a `GrowPruneController` from `model.fit`.
+
+    Before every train step it asks the controller for a phase flip (at the
+    step given by the optimizer's `iterations`, so it survives checkpoints
+    and repeated `fit` calls), and it counts training FLOPs.
+
+    At the end of each epoch it adds to `logs` (so `History`, `CSVLogger` and
+    the progress bar see them; put this callback before those):
+    `sparsity` (target of the current phase), `phase` (index of the current
+    phase), `train_flops_per_sample`, `cumulative_train_flops` (per sample,
+    summed over steps, times `batch_size` when given), `relative_train_flops`
+    (actual / dense - 1, negative = saving), and per prunable layer
+    `<name>/sparsity`, `<name>/active_units`. The progress bar also shows
+    `sparsity` per batch.
+
+    With `log_dir`, the same scalars go to TensorBoard under `agp/`, plus a
+    histogram of the importance scores of every layer at each prune.
+
+    Args:
+        schedule: `agp_tf.schedules.PhaseSchedule`.
+        importance_data: Batches to score neurons on (see
+            `GrowPruneController`).
+        total_steps: Planned training steps. Defaults to `epochs * steps`
+            that `fit` knows; an error if neither gives it.
+        importance_batches: N mini-batches scored per prune.
+        criterion: "taylor", "magnitude" or "random".
+        log_dir: Optional TensorBoard log directory.
+        batch_size: Optional training batch size, to report cumulative
+            FLOPs in FLOPs rather than FLOPs per sample.
+        growth: "zero_output" or "zero" (see `GrowPruneController`).
+        seed: Seed of random choices.
+
+    Example:
+
+    ```python
+    callback = agp_tf.GrowPruneCallback(agp_tf.schedules.alternate(0.7),
+                                        importance_data=val_ds.take(16))
+    model.fit(train_ds, epochs=5, callbacks=[callback])
+    ```
+    """
+
+    def __init__(
+        self,
+        schedule,
+        importance_data,
+        total_steps=None,
+        importance_batches=16,
+        criterion="taylor",
+        log_dir=None,
+        batch_size=None,
+        growth="zero_output",
+        seed=0,
+    ):
+        super().__init__()
+        self.schedule = schedule
+        self.importance_data = importance_data
+        self.total_steps = total_steps
+        self.importance_batches = importance_batches
+        self.criterion = criterion
+        self.log_dir = log_dir
+        self.batch_size = batch_size
+        self.growth = growth
+        self.seed = seed
+        self.controller = None
+        self.counter = None
+        self.flips = []
+        self._writer = None
+
+    # ---- set-up -------------------------------------------------------------
+
+    def _resolve_total_steps(self):
+        if self.total_steps is not None:
+            return self.total_steps
+        steps = (self.params or {}).get("steps")
+        epochs = (self.params or {}).get("epochs")
+        if steps is None or epochs is None:
+            raise ValueError(
+                "GrowPruneCallback needs `total_steps`: `fit` does not know the number of "
+                "steps (a dataset of unknown length?). Pass total_steps= to the callback or "
+                "steps_per_epoch= to fit."
+            )
+        return int(steps) * int(epochs)
+
+    def on_train_begin(self, logs=None):
+        total_steps = self._resolve_total_steps()
+        if self.controller is None or self.controller.model is not self.model:
+            self.controller = GrowPruneController(
+                self.model,
+                self.schedule,
+                total_steps=total_steps,
+                importance_data=self.importance_data,
+                importance_batches=self.importance_batches,
+                criterion=self.criterion,
+                growth=self.growth,
+                seed=self.seed,
+            )
+            self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
+        else:
+            self.controller.total_steps = total_steps
+            self.controller.sync_from_masks()
+        if self.log_dir and self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    # ---- per step -----------------------------------------------------------
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self.controller.step
+        event = self.controller.on_step_begin(step)
+        if event is not None:
+            self.flips.append(event)
+            self._write_flip(event)
+        self.counter.add_steps(self.controller.flops_per_sample, self.batch_size or 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs["sparsity"] = self.controller.applied_sparsity
+
+    def on_epoch_end(self, epoch, logs=None):
+        scalars = self.scalars()
+        if logs is not None:
+            logs.update(scalars)
+        self._write_scalars(scalars, self.controller.step)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    # ---- reporting ----------------------------------------------------------
+
+    def scalars(self):
+        """The current sparsity and FLOPs figures, as a flat dict of floats."""
+        controller = self.controller
+        # The phase of the last step run, not of the next one.
+        progress = max(controller.step - 1, 0) / controller.total_steps
+        values = {
+            "sparsity": float(controller.applied_sparsity),
+            "phase": float(controller.schedule.phase_index(progress)),
+            "train_flops_per_sample": float(controller.flops_per_sample),
+            "cumulative_train_flops": float(self.counter.actual),
+            "dense_train_flops": float(self.counter.dense),
+            "relative_train_flops": float(self.counter.relative_change),
+        }
+        for layer in controller.layers:
+            values[f"{layer.name}/sparsity"] = float(layer.sparsity)
+            values[f"{layer.name}/active_units"] = float(controller.active_units[layer.name])
+        return values
+
+    def _write_scalars(self, scalars, step):
+        if self._writer is None:
+            return
+        with self._writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(f"agp/{name}", value)
+
+    def _write_flip(self, event):
+        if self._writer is None:
+            return
+        with self._writer.as_default(step=event.step):
+            for name, scores in event.scores.items():
+                tf.summary.histogram(f"agp/importance/{name}", np.asarray(scores))
+        self._write_scalars(self.scalars(), event.step)
+

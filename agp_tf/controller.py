@@ -1,0 +1,403 @@
+"""GrowPruneController: decides phase flips and applies them to a Keras model.
+
+Framework-neutral core: `model.fit` uses it through `GrowPruneCallback`, a
+custom training loop calls `on_step_begin()` before every train step.
+
+At a dense -> sparse flip it scores every prunable layer's neurons on N
+batches of importance data, keeps the top `num_kept(units, sparsity)` of each
+layer and zeroes the rest: their kernel columns and biases, the matching rows
+of the layer that consumes their output, and the optimizer slots of all of
+these. At a sparse -> dense flip it reopens them with fresh optimizer slots.
+
+Regrowth (`growth=`):
+
+- `"zero_output"` (default): the regrown neuron's outgoing weights (the
+  consumer's kernel rows) start at zero, its incoming weights are drawn anew
+  from the layer's kernel initializer and its bias is zero. Its contribution
+  to the model output starts at exactly zero (the function is unchanged at
+  growth) and it learns from there.
+- `"zero"`: incoming weights and bias start at zero as well. With ReLU (and
+  any activation whose derivative at 0 is 0 in TensorFlow) such a neuron
+  gets exactly zero gradient and never trains again; offered to reproduce
+  the literal rule and to show that effect.
+
+Growth-only schedules start sparse before anything is trained: the first
+kept neurons are then chosen at random from `seed`.
+"""
+
+import dataclasses
+import logging
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from agp_tf import flops, importance, topology
+
+GROWTH_MODES = ("zero_output", "zero")
+
+logger = logging.getLogger("agp_tf")
+
+
+@dataclasses.dataclass
+class FlipEvent:
+    """What happened at one phase flip.
+
+    Attributes:
+        step: Global step (optimizer iterations) at which the flip happened.
+        from_sparsity: Target sparsity before the flip.
+        to_sparsity: Target sparsity after the flip.
+        scores: Dict layer name -> importance scores `(units,)`, when scored.
+        active_units: Dict layer name -> active neurons after the flip.
+        seconds: Wall-clock time of scoring plus applying the flip.
+    """
+
+    step: int
+    from_sparsity: float
+    to_sparsity: float
+    scores: dict
+    active_units: dict
+    seconds: float
+
+
+def _unwrap_optimizer(optimizer):
+    # LossScaleOptimizer keeps the real slots in its inner optimizer.
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def optimizer_slots(optimizer, variable):
+    """`(slot_variable, initial_value)` pairs the optimizer keeps for `variable`.
+
+    Keras 3 optimizers keep each kind of slot (momentum, velocity,
+    accumulator, ...) in a list aligned with their trainable variables, so
+    every such list is searched. Returns [] before the optimizer is built.
+    """
+    optimizer = _unwrap_optimizer(optimizer)
+    if not getattr(optimizer, "built", False):
+        return []
+    try:
+        index = optimizer._get_variable_index(variable)
+    except (KeyError, AttributeError):
+        return []
+    count = len(optimizer._trainable_variables)
+    slots = []
+    for attribute, value in vars(optimizer).items():
+        if attribute.startswith("_trainable_variables") or not isinstance(value, list):
+            continue
+        if len(value) != count or not all(
+            v is None or isinstance(v, keras.Variable) for v in value
+        ):
+            continue
+        slot = value[index]
+        if slot is None or tuple(slot.shape) != tuple(variable.shape):
+            continue
+        initial = 0.0
+        if attribute == "_accumulators" and hasattr(optimizer, "initial_accumulator_value"):
+            initial = float(optimizer.initial_accumulator_value)  # Adagrad, Ftrl
+        slots.append((slot, initial))
+    return slots
+
+
+class GrowPruneController:
+    """Applies a `PhaseSchedule` of neuron sparsity to a Keras model.
+
+    Args:
+        model: A built Keras model with at least one prunable `MaskedDense`.
+        schedule: `agp_tf.schedules.PhaseSchedule`.
+        total_steps: Planned number of training steps; progress is
+            `step / total_steps`.
+        importance_data: Iterable of `(x, y)` or `(x, y, sample_weight)`
+            batches (e.g. a `tf.data.Dataset`), needed by the "taylor"
+            criterion. A fresh iterator is taken at each prune and must yield
+            `importance_batches` batches.
+        importance_batches: N, the number of mini-batches scored per prune.
+        criterion: "taylor", "magnitude" or "random".
+        growth: "zero_output" or "zero" (see the module docstring).
+        seed: Seed for random choices (growth-only start, "random"
+            criterion, regrown incoming weights).
+        optimizer: Optimizer whose slots are reset; defaults to
+            `model.optimizer`. Its `iterations` is the global step.
+
+    Example:
+
+    ```python
+    controller = GrowPruneController(model, schedules.alternate(0.5),
+                                     total_steps=1000, importance_data=ds)
+    for x, y in train_ds:
+        controller.on_step_begin()
+        train_step(x, y)
+    ```
+    """
+
+    def __init__(
+        self,
+        model,
+        schedule,
+        total_steps,
+        importance_data=None,
+        importance_batches=16,
+        criterion="taylor",
+        growth="zero_output",
+        seed=0,
+        optimizer=None,
+    ):
+        self.model = model
+        self.schedule = schedule
+        self.criterion = importance.check_criterion(criterion)
+        if growth not in GROWTH_MODES:
+            raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
+        self.growth = growth
+        if not isinstance(importance_batches, int) or importance_batches < 1:
+            raise ValueError(
+                "`importance_batches` must be a positive integer. "
+                f"Received: importance_batches={importance_batches!r}"
+            )
+        self.importance_batches = importance_batches
+        if criterion == "taylor" and importance_data is None and schedule.sparse_fraction() > 0:
+            raise ValueError(
+                'The "taylor" criterion needs `importance_data`. Received: importance_data=None'
+            )
+        self.importance_data = importance_data
+        self.seed = int(seed)
+        self.total_steps = None if total_steps is None else self._check_total_steps(total_steps)
+        self._optimizer = optimizer
+        if not model.built:
+            raise ValueError("The model must be built (called once or given an Input) first.")
+        self.layers = topology.prunable_layers(model)
+        if not self.layers:
+            raise ValueError(
+                "The model has no prunable layer: use agp_tf.MaskedDense(..., prunable=True) "
+                "for the layers to grow and prune."
+            )
+        links = topology.consumers(model)
+        self.consumers = {layer.name: links.get(id(layer), []) for layer in self.layers}
+        orphans = [name for name, found in self.consumers.items() if not found]
+        if orphans and growth == "zero_output":
+            logger.warning(
+                "No dense consumer found for prunable layer(s) %s: their regrown neurons "
+                "cannot start with zero outgoing weights.",
+                orphans,
+            )
+        self.specs = flops.layer_specs(model)
+        self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
+        self._terms_fn = None
+        self.sync_from_masks()
+
+    @staticmethod
+    def _check_total_steps(total_steps):
+        if not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
+            raise ValueError(
+                f"`total_steps` must be a positive integer. Received: total_steps={total_steps!r}"
+            )
+        return int(total_steps)
+
+    # ---- state --------------------------------------------------------------
+
+    @property
+    def optimizer(self):
+        optimizer = self._optimizer or getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError("No optimizer: compile the model or pass `optimizer=`.")
+        return optimizer
+
+    @property
+    def step(self):
+        """Global step: the optimizer's iterations (survives checkpoints)."""
+        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+
+    def sync_from_masks(self):
+        """Re-reads the masks (after loading weights, say)."""
+        self.active_units = {layer.name: layer.active_units for layer in self.layers}
+        self.flops_per_sample = flops.training_flops_per_sample(
+            self.specs, flops.current_active_units(self.model)
+        )
+
+    def target_sparsity(self, step):
+        if self.total_steps is None:
+            raise ValueError("`total_steps` is not set.")
+        return self.schedule(step / self.total_steps)
+
+    def _matches(self, sparsity):
+        return all(
+            self.active_units[layer.name] == importance.num_kept(layer.units, sparsity)
+            for layer in self.layers
+        )
+
+    @property
+    def applied_sparsity(self):
+        """Sparsity the masks are at (0.0 when dense): mean over prunable neurons."""
+        total = sum(layer.units for layer in self.layers)
+        return 1.0 - sum(self.active_units.values()) / total
+
+    # ---- flips --------------------------------------------------------------
+
+    def on_step_begin(self, step=None):
+        """Applies a phase flip if the step's target differs from the masks.
+
+        Args:
+            step: Global step about to run; defaults to `self.step`.
+
+        Returns:
+            A `FlipEvent`, or None when nothing changed.
+        """
+        step = self.step if step is None else int(step)
+        target = self.target_sparsity(step)
+        if self._matches(target):
+            return None
+        return self.flip_to(target, step)
+
+    def flip_to(self, sparsity, step=0):
+        """Moves every prunable layer to `sparsity` now; returns a `FlipEvent`."""
+        started = time.perf_counter()
+        before = self.applied_sparsity
+        scores = {}
+        if sparsity == 0.0:
+            for layer in self.layers:
+                self._grow(layer, np.ones(layer.units, dtype=bool))
+        else:
+            pruning = [
+                layer
+                for layer in self.layers
+                if self.active_units[layer.name] > importance.num_kept(layer.units, sparsity)
+            ]
+            if pruning:
+                scores = self.compute_scores(step)
+            for layer in self.layers:
+                want = importance.num_kept(layer.units, sparsity)
+                keep = layer.mask_numpy()
+                if want < keep.sum():
+                    self._prune(layer, importance.keep_top(scores[layer.name], want, eligible=keep))
+                elif want > keep.sum():
+                    # Sparse -> less sparse: reopen a seeded random choice.
+                    rng = np.random.default_rng([self.seed, step, 1])
+                    reopen = rng.permutation(np.flatnonzero(~keep))[: want - keep.sum()]
+                    grown = keep.copy()
+                    grown[reopen] = True
+                    self._grow(layer, grown)
+        self.sync_from_masks()
+        event = FlipEvent(
+            step=step,
+            from_sparsity=before,
+            to_sparsity=float(sparsity),
+            scores=scores,
+            active_units=dict(self.active_units),
+            seconds=time.perf_counter() - started,
+        )
+        logger.info(
+            "step %d: sparsity %.3f -> %.3f in %.2fs", step, before, sparsity, event.seconds
+        )
+        return event
+
+    def compute_scores(self, step=0):
+        """Importance scores of every prunable layer: dict name -> `(units,)`."""
+        criterion = self.criterion
+        if criterion == "taylor" and step == 0:
+            # Nothing is trained yet (growth-only start): choose at random.
+            criterion = "random"
+        if criterion == "random":
+            return {
+                layer.name: importance.random_scores(layer.units, [self.seed, step, index])
+                for index, layer in enumerate(self.layers)
+            }
+        if criterion == "magnitude":
+            return {
+                layer.name: importance.magnitude_scores(
+                    layer.kernel.numpy(), layer.bias.numpy() if layer.use_bias else None
+                )
+                for layer in self.layers
+            }
+        return self._taylor_scores()
+
+    def _taylor_scores(self):
+        if self._terms_fn is None:
+            self._terms_fn = tf.function(self._batch_terms, reduce_retracing=True)
+        iterator = iter(self.importance_data)
+        totals = [np.zeros(layer.units, dtype=np.float64) for layer in self.layers]
+        for batch_index in range(self.importance_batches):
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                raise ValueError(
+                    f"`importance_data` ran out after {batch_index} of "
+                    f"{self.importance_batches} batches: pass a longer (or repeated) "
+                    "dataset or lower `importance_batches`."
+                ) from None
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+            if y is None:
+                raise ValueError("`importance_data` must yield labelled (x, y) batches.")
+            terms = self._terms_fn(x, y, sample_weight)
+            for index, term in enumerate(terms):
+                # Square per batch, then add over batches.
+                totals[index] += np.square(np.asarray(term, dtype=np.float64))
+        return {layer.name: total for layer, total in zip(self.layers, totals)}
+
+    def _batch_terms(self, x, y, sample_weight):
+        variables = []
+        for layer in self.layers:
+            variables.append(layer.kernel)
+            variables.append(layer.bias if layer.use_bias else layer.kernel)
+        with tf.GradientTape() as tape:
+            # training=False: no dropout noise or BatchNorm statistic updates.
+            y_pred = self.model(x, training=False)
+            loss = self.model.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+            )
+        grads = tape.gradient(loss, [v.value for v in variables])
+        terms = []
+        for index, layer in enumerate(self.layers):
+            kernel_grad = grads[2 * index]
+            term = tf.reduce_sum(layer.kernel.value * kernel_grad, axis=0)
+            if layer.use_bias:
+                term += layer.bias.value * grads[2 * index + 1]
+            terms.append(term)
+        return terms
+
+    # ---- applying masks -----------------------------------------------------
+
+    def _reset_slots(self, variable, keep, axis):
+        """Resets `variable`'s optimizer slots where `keep` is False along `axis`."""
+        shape = [1] * len(variable.shape)
+        shape[axis] = -1
+        keep = np.asarray(keep).reshape(shape)
+        for slot, initial in optimizer_slots(self.optimizer, variable):
+            value = keras.ops.convert_to_numpy(slot)
+            slot.assign(np.where(keep, value, np.asarray(initial, dtype=value.dtype)))
+
+    def _zero_consumer_rows(self, layer, keep):
+        for consumer in self.consumers[layer.name]:
+            rows = keep.reshape(-1, 1).astype(consumer.kernel.dtype)
+            consumer.kernel.assign(consumer.kernel * rows)
+            self._reset_slots(consumer.kernel, keep, axis=0)
+
+    def _prune(self, layer, keep):
+        layer.set_mask(keep)
+        self._reset_slots(layer.kernel, keep, axis=1)
+        if layer.use_bias:
+            self._reset_slots(layer.bias, keep, axis=0)
+        self._zero_consumer_rows(layer, keep)
+
+    def _grow(self, layer, new_keep):
+        old_keep = layer.mask_numpy()
+        regrown = new_keep & ~old_keep
+        if not regrown.any():
+            return
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        if self.growth == "zero_output":
+            fresh = keras.ops.convert_to_numpy(
+                layer.kernel_initializer(kernel.shape, dtype=layer.kernel.dtype)
+            )
+            kernel = np.where(regrown[None, :], fresh, kernel)
+        else:
+            kernel = np.where(regrown[None, :], 0.0, kernel).astype(kernel.dtype)
+        layer.kernel.assign(kernel)
+        if layer.use_bias:
+            bias = keras.ops.convert_to_numpy(layer.bias)
+            layer.bias.assign(np.where(regrown, 0.0, bias).astype(bias.dtype))
+            self._reset_slots(layer.bias, ~regrown, axis=0)
+        layer.mask.assign(new_keep.astype(keras.ops.convert_to_numpy(layer.mask).dtype))
+        self._reset_slots(layer.kernel, ~regrown, axis=1)
+        # Outgoing weights start at zero so the model output is unchanged.
+        self._zero_consumer_rows(layer, ~regrown)

@@ -1,0 +1,187 @@
+"""Analytic training FLOPs of the dense layers, as a model trains.
+
+Per sample, a dense layer with `a_in` active inputs and `a_out` active
+outputs costs
+
+    forward:  2 * a_in * a_out  (+ a_out for the bias add)
+    backward: 4 * a_in * a_out  (input gradients + kernel gradients)
+              (+ a_out for the bias gradient)
+
+A pruned neuron lowers its own layer's `a_out` and, when its output feeds
+another dense layer directly, that layer's `a_in`. Only dense layers are
+counted (embedding look-ups, the interaction and activations are not): they
+are what pruning changes, and what dominates a DLRM step.
+
+The pure functions take `LayerSpec`s; `layer_specs(model)` reads them off a
+Keras model.
+"""
+
+import dataclasses
+
+from agp_tf import importance, topology
+from agp_tf.layers import MaskedDense
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """Static description of one dense layer for FLOPs accounting.
+
+    Attributes:
+        name: Layer name (unique within the model).
+        input_dim: Inputs of the dense layer.
+        units: Output neurons.
+        use_bias: Whether the layer has a bias.
+        prunable: Whether its neurons can be pruned.
+        producer: Name of the dense layer feeding this one directly, or None.
+    """
+
+    name: str
+    input_dim: int
+    units: int
+    use_bias: bool = True
+    prunable: bool = False
+    producer: str = None
+
+
+def dense_layer_flops(active_inputs, active_outputs, use_bias=True):
+    """`(forward, backward)` FLOPs per sample of one dense layer.
+
+    Example:
+
+    ```python
+    dense_layer_flops(3, 4)   # (2*3*4 + 4, 4*3*4 + 4) == (28, 52)
+    ```
+    """
+    matmul = 2 * active_inputs * active_outputs
+    bias = active_outputs if use_bias else 0
+    return matmul + bias, 2 * matmul + bias
+
+
+def active_units_at(specs, sparsity):
+    """Active outputs of each layer when every prunable layer is at `sparsity`."""
+    return {
+        spec.name: importance.num_kept(spec.units, sparsity) if spec.prunable else spec.units
+        for spec in specs
+    }
+
+
+def training_flops_per_sample(specs, active_units=None):
+    """Forward + backward FLOPs per training sample.
+
+    Args:
+        specs: List of `LayerSpec`.
+        active_units: Dict layer name -> active outputs; missing names (or
+            None for all) count as dense.
+    """
+    active_units = active_units or {}
+    total = 0
+    for spec in specs:
+        a_out = active_units.get(spec.name, spec.units)
+        a_in = spec.input_dim
+        if spec.producer is not None:
+            producer = next(s for s in specs if s.name == spec.producer)
+            a_in -= producer.units - active_units.get(producer.name, producer.units)
+        forward, backward = dense_layer_flops(a_in, a_out, spec.use_bias)
+        total += forward + backward
+    return total
+
+
+def predict_relative_training_flops(specs, schedule, total_steps):
+    """Predicted training FLOPs of `schedule` relative to dense training.
+
+    Sums, step by step, the per-sample FLOPs at the schedule's sparsity for
+    that step (step k is at progress k / total_steps), as `FlopsCounter`
+    does on a real run with a constant batch size.
+
+    Returns:
+        Ratio actual / dense; the relative change is `ratio - 1`.
+
+    Example:
+
+    ```python
+    predict_relative_training_flops(specs, schedules.alternate(0.7), 1000)
+    ```
+    """
+    if total_steps < 1:
+        raise ValueError(f"`total_steps` must be >= 1. Received: total_steps={total_steps}")
+    dense = training_flops_per_sample(specs)
+    cost_at = {}
+    actual = 0
+    for step in range(total_steps):
+        sparsity = schedule(step / total_steps)
+        if sparsity not in cost_at:
+            cost_at[sparsity] = training_flops_per_sample(
+                specs, active_units_at(specs, sparsity)
+            )
+        actual += cost_at[sparsity]
+    return actual / (dense * total_steps)
+
+
+def layer_specs(model):
+    """`LayerSpec`s of every dense layer of a built Keras model."""
+    layers = topology.dense_layers(model)
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Dense layer names must be unique for FLOPs accounting: {names}")
+    specs = []
+    for layer in layers:
+        if not layer.built:
+            raise ValueError(f"Layer `{layer.name}` is not built; build the model first.")
+        producer = topology.direct_producer(layer)
+        specs.append(
+            LayerSpec(
+                name=layer.name,
+                input_dim=int(layer.kernel.shape[0]),
+                units=int(layer.kernel.shape[1]),
+                use_bias=layer.use_bias,
+                prunable=isinstance(layer, MaskedDense) and layer.prunable,
+                producer=producer.name if producer is not None else None,
+            )
+        )
+    return specs
+
+
+def current_active_units(model):
+    """Dict layer name -> active outputs, read from the masks."""
+    return {
+        layer.name: layer.active_units
+        for layer in topology.dense_layers(model)
+        if isinstance(layer, MaskedDense)
+    }
+
+
+class FlopsCounter:
+    """Counts the training FLOPs actually spent, next to the dense equivalent.
+
+    Call `add_steps(flops_per_sample, samples)` for the steps run at a given
+    cost; `relative_change` is `actual / dense - 1` (negative = saving).
+
+    Example:
+
+    ```python
+    counter = FlopsCounter(dense_flops_per_sample=1000)
+    counter.add_steps(700, samples=128)
+    counter.relative_change   # -0.3
+    ```
+    """
+
+    def __init__(self, dense_flops_per_sample):
+        self.dense_flops_per_sample = dense_flops_per_sample
+        self.actual = 0
+        self.dense = 0
+        self.samples = 0
+
+    def add_steps(self, flops_per_sample, samples):
+        self.actual += flops_per_sample * samples
+        self.dense += self.dense_flops_per_sample * samples
+        self.samples += samples
+
+    @property
+    def relative_change(self):
+        return self.actual / self.dense - 1.0 if self.dense else 0.0
+
+    def get_state(self):
+        return {"actual": self.actual, "dense": self.dense, "samples": self.samples}
+
+    def set_state(self, state):
+        self.actual, self.dense, self.samples = state["actual"], state["dense"], state["samples"]

@@ -1,0 +1,190 @@
+"""MaskedDense: a Dense layer whose output neurons can be pruned and regrown."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="agp_tf")
+class MaskedDense(keras.layers.Layer):
+    """A densely connected layer with a non-trainable neuron mask.
+
+    A drop-in for `keras.layers.Dense` on 2-D inputs. The layer owns a
+    non-trainable variable `mask` of shape `(units,)`: 1.0 keeps an output
+    neuron, 0.0 prunes it. The forward pass multiplies the kernel and bias by
+    the mask, so a pruned neuron's output is exactly 0 before and after the
+    activation, and its kernel column and bias receive exactly zero gradient
+    whatever the optimizer. `set_mask` also zeroes the pruned weights, so
+    they are exactly 0 in storage, not only in effect.
+
+    Masks are changed by `GrowPruneController` (or `set_mask`), never by
+    training. A layer built with `prunable=False` keeps every neuron; it is
+    a MaskedDense only so that FLOPs accounting sees the whole MLP.
+
+    Args:
+        units: Positive int, the number of output neurons.
+        activation: Activation function or its name. `None` means linear.
+        use_bias: Whether the layer adds a bias vector.
+        prunable: Whether the controller may prune this layer's neurons.
+        kernel_initializer: Initializer for the kernel, also used to
+            re-initialize the incoming weights of regrown neurons.
+        bias_initializer: Initializer for the bias.
+        kernel_regularizer: Optional regularizer for the kernel.
+        bias_regularizer: Optional regularizer for the bias.
+        kernel_constraint: Optional constraint for the kernel.
+        bias_constraint: Optional constraint for the bias.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    ```python
+    layer = agp_tf.MaskedDense(4, activation="relu")
+    y = layer(np.ones((2, 3), "float32"))   # (2, 4)
+    layer.set_mask([1.0, 0.0, 1.0, 1.0])
+    layer(np.ones((2, 3), "float32"))[:, 1]  # exactly [0., 0.]
+    layer.sparsity, layer.active_units       # (0.25, 3)
+    ```
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        prunable=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise ValueError(
+                f"`units` must be a positive integer. Received: units={units!r}"
+            )
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.prunable = bool(prunable)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(ndim=2)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{self.__class__.__name__} `{self.name}` needs a known last input "
+                f"dimension. Received: input_shape={input_shape}"
+            )
+        self.input_dim = int(input_dim)
+        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: self.input_dim})
+        # (input_dim, units)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.input_dim, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        # (units,)
+        self.bias = (
+            self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
+        # (units,) 1.0 = kept, 0.0 = pruned. float so the forward pass can
+        # multiply by it; saved with the model like any other weight.
+        self.mask = self.add_weight(
+            name="mask", shape=(self.units,), initializer="ones", trainable=False
+        )
+
+    def call(self, inputs):
+        mask = ops.cast(self.mask, self.compute_dtype)
+        # (input_dim, units): masking the kernel, not only the output, makes the
+        # gradient of pruned columns exactly zero.
+        kernel = ops.multiply(ops.cast(self.kernel, self.compute_dtype), mask)
+        outputs = ops.matmul(inputs, kernel)  # (batch_size, units)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.multiply(ops.cast(self.bias, self.compute_dtype), mask))
+        if self.activation is not None and self.activation is not keras.activations.linear:
+            # activation(0) need not be 0 (sigmoid): mask again after it.
+            outputs = ops.multiply(self.activation(outputs), mask)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    # ---- mask state -------------------------------------------------------
+
+    def mask_numpy(self):
+        """The mask as a boolean numpy array of shape `(units,)`, True = kept."""
+        return np.asarray(keras.ops.convert_to_numpy(self.mask)) > 0.5
+
+    @property
+    def active_units(self):
+        """Number of kept (unpruned) output neurons."""
+        return int(self.mask_numpy().sum())
+
+    @property
+    def sparsity(self):
+        """Fraction of pruned output neurons, in [0, 1)."""
+        return 1.0 - self.active_units / self.units
+
+    def set_mask(self, mask):
+        """Sets the neuron mask and zeroes the pruned neurons' weights.
+
+        Kept neurons' weights are left as they are; a regrown neuron starts
+        from whatever its (zeroed) weights hold, see `GrowPruneController` for
+        how it is re-initialized. Optimizer slots are not touched here.
+
+        Args:
+            mask: Array-like of shape `(units,)`, truthy = kept. At least one
+                neuron must be kept.
+        """
+        keep = np.asarray(mask, dtype=bool).reshape(-1)
+        if keep.shape != (self.units,):
+            raise ValueError(
+                f"Mask for `{self.name}` must have shape ({self.units},). "
+                f"Received: mask with shape {np.asarray(mask).shape}"
+            )
+        if not keep.any():
+            raise ValueError(f"Mask for `{self.name}` must keep at least one neuron.")
+        if not self.prunable and not keep.all():
+            raise ValueError(f"Layer `{self.name}` was built with prunable=False.")
+        keep_f = keep.astype(self.mask.dtype)
+        self.mask.assign(keep_f)
+        self.kernel.assign(self.kernel * keep_f[None, :].astype(self.kernel.dtype))
+        if self.use_bias:
+            self.bias.assign(self.bias * keep_f.astype(self.bias.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "prunable": self.prunable,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config

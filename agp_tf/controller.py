@@ -120,6 +120,8 @@ class GrowPruneController:
             criterion, regrown incoming weights).
         optimizer: Optimizer whose slots are reset; defaults to
             `model.optimizer`. Its `iterations` is the global step.
+        loss: Loss `fn(y_true, y_pred, sample_weight)` for Taylor scores;
+            defaults to the loss the model was compiled with.
 
     Example:
 
@@ -143,8 +145,10 @@ class GrowPruneController:
         growth="zero_output",
         seed=0,
         optimizer=None,
+        loss=None,
     ):
         self.model = model
+        self.loss = loss
         self.schedule = schedule
         self.criterion = importance.check_criterion(criterion)
         if growth not in GROWTH_MODES:
@@ -159,6 +163,10 @@ class GrowPruneController:
         if criterion == "taylor" and importance_data is None and schedule.sparse_fraction() > 0:
             raise ValueError(
                 'The "taylor" criterion needs `importance_data`. Received: importance_data=None'
+            )
+        if criterion == "taylor" and loss is None and getattr(model, "loss", None) is None:
+            raise ValueError(
+                'The "taylor" criterion needs a loss: compile the model with one or pass `loss=`.'
             )
         self.importance_data = importance_data
         self.seed = int(seed)
@@ -342,9 +350,12 @@ class GrowPruneController:
         with tf.GradientTape() as tape:
             # training=False: no dropout noise or BatchNorm statistic updates.
             y_pred = self.model(x, training=False)
-            loss = self.model.compute_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
-            )
+            if self.loss is not None:
+                loss = self.loss(y, y_pred, sample_weight)
+            else:
+                loss = self.model.compute_loss(
+                    x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+                )
         grads = tape.gradient(loss, [v.value for v in variables])
         terms = []
         for index, layer in enumerate(self.layers):

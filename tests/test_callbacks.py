@@ -1,0 +1,149 @@
+import csv
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import agp_tf
+from agp_tf import schedules
+from tests.helpers import dataset, mlp, xor_data
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+    "adagrad": lambda: keras.optimizers.Adagrad(0.1),
+    "adam": lambda: keras.optimizers.Adam(0.01),
+}
+
+
+class SparseInvariants(keras.callbacks.Callback):
+    """After every step of a sparse phase: pruned weights, slots and outputs stay zero."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+        self.sparse_steps = 0
+
+    def on_train_begin(self, logs=None):
+        names = ("d0", "d1")
+        self.hidden = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+
+    def on_train_batch_end(self, batch, logs=None):
+        outputs = self.hidden(self.x)
+        for name, output in zip(("d0", "d1"), outputs):
+            layer = self.model.get_layer(name)
+            keep = layer.mask_numpy()
+            if keep.all():
+                continue
+            self.sparse_steps += 1
+            assert np.all(layer.kernel.numpy()[:, ~keep] == 0.0), name
+            assert np.all(layer.bias.numpy()[~keep] == 0.0), name
+            assert np.all(output.numpy()[:, ~keep] == 0.0), name
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_alternate_through_fit(optimizer, jit_compile):
+    # tanh: no ReLU units that die for reasons unrelated to pruning
+    model = mlp((3, 16, 8, 1), activation="tanh")
+    model.compile(OPTIMIZERS[optimizer](), "binary_crossentropy", jit_compile=jit_compile)
+    x, y = xor_data(640)
+    data = dataset(x, y, 32)  # 20 steps per epoch
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), data, importance_batches=4)
+    check = SparseInvariants(x[:64])
+    history = model.fit(data, epochs=5, callbacks=[callback, check], verbose=0)
+
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [
+        (20, 0.5), (40, 0.0), (60, 0.5), (80, 0.0)
+    ]
+    assert check.sparse_steps == 2 * 2 * 20  # two layers, two sparse phases of 20 steps
+    # ends dense, every neuron trainable: mask 1 and a non-zero gradient per column
+    for name in ("d0", "d1"):
+        assert model.get_layer(name).mask_numpy().all()
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x))
+    grads = tape.gradient(loss, [model.get_layer(n).kernel.value for n in ("d0", "d1")])
+    for grad in grads:
+        assert np.all(np.any(grad.numpy() != 0.0, axis=0))
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.history["sparsity"] == [0.0, 0.5, 0.0, 0.5, 0.0]
+
+
+def test_mirrored_strategy_replicas_hold_the_same_mask():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPU devices (set up in conftest.py)")
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        model = mlp((3, 16, 8, 1))
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "binary_crossentropy")
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    callback = agp_tf.GrowPruneCallback(schedules.pruning_only(0.5, start=0.5), data, importance_batches=2)
+    model.fit(data, epochs=2, callbacks=[callback], verbose=0)
+    layer = model.get_layer("d0")
+    replicas = [v.numpy() for v in layer.mask.value.values]
+    assert len(replicas) == 2
+    np.testing.assert_array_equal(replicas[0], replicas[1])
+    assert replicas[0].sum() == 8
+    for kernel in layer.kernel.value.values:
+        assert np.all(kernel.numpy()[:, replicas[0] == 0] == 0.0)
+
+
+def test_error_when_total_steps_unknown():
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(64)
+    unknown_length = dataset(x, y).filter(lambda a, b: True)
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), dataset(x, y))
+    with pytest.raises(ValueError, match="needs `total_steps`"):
+        model.fit(unknown_length, epochs=1, callbacks=[callback], verbose=0)
+
+
+def test_tensorboard_and_csv_logger_see_the_scalars(tmp_path):
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    log_dir = str(tmp_path / "tb")
+    csv_path = str(tmp_path / "history.csv")
+    callback = agp_tf.GrowPruneCallback(
+        schedules.alternate(0.5), data, importance_batches=2, log_dir=log_dir, batch_size=32
+    )
+    model.fit(data, epochs=5, callbacks=[callback, keras.callbacks.CSVLogger(csv_path)], verbose=0)
+
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["sparsity"]) for r in rows] == [0.0, 0.5, 0.0, 0.5, 0.0]
+    assert float(rows[-1]["relative_train_flops"]) == pytest.approx(callback.counter.relative_change)
+    assert float(rows[1]["d0/active_units"]) == 4.0
+    assert float(rows[-1]["cumulative_train_flops"]) == callback.counter.actual
+
+    tags = {}
+    for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    for tag in ("agp/sparsity", "agp/phase", "agp/train_flops_per_sample",
+                "agp/cumulative_train_flops", "agp/relative_train_flops",
+                "agp/d0/sparsity", "agp/d0/active_units", "agp/importance/d0"):
+        assert tag in tags, tag
+    assert tags["agp/importance/d0"] == [10, 30]  # one histogram per prune
+
+
+def test_repeated_fit_continues_the_schedule():
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    callback = agp_tf.GrowPruneCallback(
+        schedules.alternate(0.5), data, importance_batches=2, total_steps=50
+    )
+    model.fit(data, epochs=2, callbacks=[callback], verbose=0)  # steps 0-19
+    assert [e.step for e in callback.flips] == [10]
+    model.fit(data, epochs=3, callbacks=[callback], verbose=0)  # steps 20-49
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [
+        (10, 0.5), (20, 0.0), (30, 0.5), (40, 0.0)
+    ]

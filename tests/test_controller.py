@@ -1,0 +1,193 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agp_tf import schedules
+from agp_tf.controller import GrowPruneController, optimizer_slots
+from tests.helpers import dataset, mlp, xor_data
+
+
+def _numpy_taylor_scores(w1, b1, w2, b2, batches):
+    """Hand-derived gradients of mean BCE for relu(x W1 + b1) -> sigmoid(h W2 + b2)."""
+    scores = np.zeros(w1.shape[1])
+    for x, y in batches:
+        z1 = x @ w1 + b1
+        h = np.maximum(z1, 0.0)
+        p = 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))  # (n, 1)
+        dz2 = (p - y[:, None]) / len(x)
+        dz1 = (dz2 @ w2.T) * (z1 > 0)
+        term = np.sum(w1 * (x.T @ dz1), axis=0) + b1 * dz1.sum(axis=0)
+        scores += term**2
+    return scores
+
+
+def test_taylor_scores_and_kept_neurons_match_hand_computation():
+    model = mlp((2, 5, 1), prunable=(True, False))
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(size=(2, 5)).astype("float32")
+    b1 = rng.normal(size=5).astype("float32") * 0.5
+    w2 = rng.normal(size=(5, 1)).astype("float32")
+    b2 = np.array([0.1], "float32")
+    model.get_layer("d0").kernel.assign(w1)
+    model.get_layer("d0").bias.assign(b1)
+    model.get_layer("d1").kernel.assign(w2)
+    model.get_layer("d1").bias.assign(b2)
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(48, features=2, seed=2)
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 48, 16)]
+    controller = GrowPruneController(
+        model, schedules.pruning_only(0.6, start=0.5), total_steps=10,
+        importance_data=dataset(x, y, 16), importance_batches=3,
+    )
+    expected = _numpy_taylor_scores(w1, b1, w2, b2, batches)
+    scores = controller.compute_scores(step=5)["d0"]
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-12)
+
+    event = controller.on_step_begin(step=5)
+    kept = model.get_layer("d0").mask_numpy()
+    assert kept.sum() == 2  # floor(0.4 * 5)
+    assert set(np.flatnonzero(kept)) == set(np.argsort(-expected)[:2])
+    assert event.to_sparsity == 0.6 and event.active_units == {"d0": 2}
+    assert controller.on_step_begin(step=6) is None  # same phase: nothing to do
+
+
+@pytest.mark.parametrize(
+    "optimizer, initial",
+    [
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.9), 0.0),
+        (lambda: keras.optimizers.Adagrad(0.1), 0.1),
+        (lambda: keras.optimizers.Adam(0.01), 0.0),
+    ],
+)
+def test_prune_resets_optimizer_slots_of_pruned_weights(optimizer, initial):
+    model = mlp((3, 6, 4, 1))
+    model.compile(optimizer(), "binary_crossentropy")
+    x, y = xor_data(64)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # slots now non-initial
+    controller = GrowPruneController(
+        model, schedules.pruning_only(0.5, start=0.5), total_steps=4, criterion="magnitude"
+    )
+    controller.on_step_begin(step=2)
+    d0, d1 = model.get_layer("d0"), model.get_layer("d1")
+    keep0 = d0.mask_numpy()
+    slots = optimizer_slots(model.optimizer, d0.kernel)
+    assert slots, "no optimizer slots found"
+    for slot, value in slots:
+        assert value == initial
+        assert np.all(slot.numpy()[:, ~keep0] == initial)
+        assert np.any(slot.numpy()[:, keep0] != initial)
+    # the consumer's rows for pruned inputs are zero, their slots reset
+    assert np.all(d1.kernel.numpy()[~keep0, :] == 0.0)
+    for slot, value in optimizer_slots(model.optimizer, d1.kernel):
+        assert np.all(slot.numpy()[~keep0, :] == value)
+
+
+def _hidden_gradients(model, x, y):
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x))
+    layers = [model.get_layer("d0"), model.get_layer("d1")]
+    return [g.numpy() for g in tape.gradient(loss, [layer.kernel.value for layer in layers])]
+
+
+@pytest.mark.parametrize("growth, alive", [("zero_output", True), ("zero", False)])
+def test_growth_modes(growth, alive):
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(256)
+    controller = GrowPruneController(
+        model, schedules.dsd(0.5, 0.2, 0.4), total_steps=10,
+        importance_data=dataset(x, y), importance_batches=2, growth=growth,
+    )
+    model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)
+    controller.on_step_begin(step=2)
+    pruned = ~model.get_layer("d0").mask_numpy()
+    before = model.predict(x, verbose=0)
+    controller.on_step_begin(step=4)  # grow
+    # the model's function is unchanged at growth, in both modes
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, rtol=1e-6, atol=1e-7)
+    assert model.get_layer("d0").mask_numpy().all()
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    kernel = model.get_layer("d0").kernel.numpy()
+    outgoing = model.get_layer("d1").kernel.numpy()
+    if alive:
+        assert np.all(np.any(outgoing[pruned, :] != 0.0, axis=1)), "regrown neurons did not learn"
+        assert np.all(np.any(_hidden_gradients(model, x, y)[0] != 0.0, axis=0))
+    else:
+        # literal zero regrowth under ReLU: exactly zero gradient, neurons stay dead
+        assert np.all(kernel[:, pruned] == 0.0) and np.all(outgoing[pruned, :] == 0.0)
+
+
+def test_growth_only_starts_with_seeded_random_choice():
+    def kept(seed):
+        model = mlp((3, 8, 8, 1))
+        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+        controller = GrowPruneController(
+            model, schedules.growth_only(0.5), total_steps=10, importance_data=[], seed=seed
+        )
+        event = controller.on_step_begin(step=0)
+        assert event.to_sparsity == 0.5
+        return model.get_layer("d0").mask_numpy()
+
+    assert kept(1).sum() == 4
+    np.testing.assert_array_equal(kept(1), kept(1))
+    assert not np.array_equal(kept(1), kept(2)) or not np.array_equal(kept(1), kept(3))
+
+
+def test_error_when_importance_data_runs_out():
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(64)
+    controller = GrowPruneController(
+        model, schedules.pruning_only(0.5), total_steps=10,
+        importance_data=dataset(x, y, 32), importance_batches=5,
+    )
+    with pytest.raises(ValueError, match="ran out after 2 of 5 batches"):
+        controller.on_step_begin(step=8)
+
+
+def test_error_for_model_without_prunable_layer():
+    model = mlp((3, 4, 1), prunable=(False, False))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    with pytest.raises(ValueError, match="no prunable layer"):
+        GrowPruneController(model, schedules.alternate(0.5), total_steps=10, criterion="random")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"criterion": "l1"}, "criterion='l1'"),
+        ({"growth": "random"}, "growth='random'"),
+        ({"importance_batches": 0}, "importance_batches=0"),
+        ({"total_steps": 0}, "total_steps=0"),
+        ({"importance_data": None}, "needs `importance_data`"),
+        ({"compile_loss": None}, "needs a loss"),
+    ],
+)
+def test_argument_errors(kwargs, message):
+    model = mlp((3, 4, 1))
+    model.compile(keras.optimizers.SGD(0.1), kwargs.pop("compile_loss", "binary_crossentropy"))
+    arguments = {"total_steps": 10, "importance_data": [], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        GrowPruneController(model, schedules.alternate(0.5), **arguments)
+
+
+def test_custom_training_loop():
+    model = mlp((3, 8, 8, 1))
+    optimizer = keras.optimizers.Adam(0.01)
+    loss_fn = keras.losses.BinaryCrossentropy()
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    controller = GrowPruneController(
+        model, schedules.alternate(0.5), total_steps=10, importance_data=data,
+        importance_batches=2, optimizer=optimizer, loss=loss_fn,
+    )
+    sparsity_seen = []
+    for xb, yb in data:
+        controller.on_step_begin()
+        sparsity_seen.append(controller.applied_sparsity)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+    assert sparsity_seen == [0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0]

@@ -1,0 +1,90 @@
+import keras
+import numpy as np
+import pytest
+
+from agp_tf.layers import MaskedDense
+from tests.helpers import mlp
+
+
+def _layer(units=3, **kwargs):
+    layer = MaskedDense(units, **kwargs)
+    layer.build((None, 2))
+    layer.kernel.assign(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    layer.bias.assign(np.array([0.5, -10.0, 1.0]))
+    return layer
+
+
+def test_dense_output_matches_hand_computation():
+    layer = _layer(activation="relu")
+    out = keras.ops.convert_to_numpy(layer(np.array([[1.0, 1.0]], "float32")))
+    np.testing.assert_allclose(out, [[5.5, 0.0, 10.0]])
+    assert layer.sparsity == 0.0 and layer.active_units == 3
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
+def test_pruned_neuron_output_and_weights_are_exactly_zero(activation):
+    layer = _layer(activation=activation)
+    layer.set_mask([1, 0, 1])
+    out = keras.ops.convert_to_numpy(layer(np.array([[1.0, -2.0], [3.0, 4.0]], "float32")))
+    assert np.all(out[:, 1] == 0.0)
+    assert np.all(layer.kernel.numpy()[:, 1] == 0.0) and layer.bias.numpy()[1] == 0.0
+    # kept neurons untouched
+    np.testing.assert_array_equal(layer.kernel.numpy()[:, [0, 2]], [[1.0, 3.0], [4.0, 6.0]])
+    assert layer.sparsity == pytest.approx(1 / 3) and layer.active_units == 2
+
+
+def test_pruned_columns_get_zero_gradient():
+    import tensorflow as tf
+
+    layer = _layer(activation="sigmoid")
+    layer.set_mask([0, 1, 1])
+    layer.kernel.assign(np.ones((2, 3)))  # even if storage were not zero
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(np.array([[1.0, 2.0]], "float32")))
+    grad_k, grad_b = tape.gradient(loss, [layer.kernel.value, layer.bias.value])
+    assert np.all(grad_k.numpy()[:, 0] == 0.0) and grad_b.numpy()[0] == 0.0
+    assert np.all(grad_k.numpy()[:, 1:] != 0.0)
+
+
+def test_set_mask_validation():
+    layer = _layer()
+    with pytest.raises(ValueError, match="shape"):
+        layer.set_mask([1, 0])
+    with pytest.raises(ValueError, match="at least one"):
+        layer.set_mask([0, 0, 0])
+    fixed = _layer(prunable=False)
+    with pytest.raises(ValueError, match="prunable=False"):
+        fixed.set_mask([1, 0, 1])
+
+
+@pytest.mark.parametrize("units", [0, -1, 2.5, "3", True])
+def test_rejects_bad_units(units):
+    with pytest.raises(ValueError, match="units"):
+        MaskedDense(units)
+
+
+def test_mask_is_non_trainable_weight():
+    layer = _layer()
+    assert [w.name for w in layer.trainable_weights] == ["kernel", "bias"]
+    assert [w.name for w in layer.non_trainable_weights] == ["mask"]
+
+
+def test_config_round_trip():
+    layer = MaskedDense(
+        5, activation="tanh", use_bias=False, prunable=False, kernel_initializer="zeros", name="x"
+    )
+    clone = MaskedDense.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone.units == 5 and not clone.use_bias and not clone.prunable
+
+
+def test_keras_save_and_load_keeps_mask_and_outputs(tmp_path):
+    model = mlp((3, 6, 4, 1))
+    model.get_layer("d0").set_mask([1, 0, 1, 1, 0, 1])
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(loaded.get_layer("d0").mask.numpy(), [1, 0, 1, 1, 0, 1])
+    assert isinstance(loaded.get_layer("d0"), MaskedDense)

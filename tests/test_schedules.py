@@ -1,0 +1,100 @@
+import pytest
+
+from agp_tf import schedules
+from agp_tf.schedules import PhaseSchedule
+
+
+def test_alternate_default_phases():
+    s = schedules.alternate(0.7)
+    assert [s(p) for p in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)] == [
+        0.0, 0.0, 0.7, 0.7, 0.0, 0.0, 0.7, 0.7, 0.0, 0.0, 0.0
+    ]
+    assert s.ends_dense
+    assert s.sparse_fraction() == pytest.approx(0.4)
+
+
+def test_alternate_boundaries_are_inclusive_starts():
+    s = schedules.alternate(0.5)
+    assert s(0.2 - 1e-12) == 0.0
+    assert s(0.2) == 0.5
+    assert s(0.4) == 0.0
+
+
+def test_alternate_three_phases():
+    s = schedules.alternate(0.5, phase_fraction=1 / 3)
+    assert s(0.0) == 0.0 and s(0.34) == 0.5 and s(0.67) == 0.0
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.3, 0.0, 1.0])
+def test_alternate_rejects_fraction_that_does_not_end_dense(fraction):
+    with pytest.raises(ValueError, match=r"phase_fraction=") :
+        schedules.alternate(0.5, phase_fraction=fraction)
+
+
+def test_pruning_only():
+    s = schedules.pruning_only(0.7)
+    assert s(0.0) == 0.0 and s(0.59) == 0.0 and s(0.6) == 0.7 and s(1.0) == 0.7
+    assert not s.ends_dense
+
+
+def test_growth_only():
+    s = schedules.growth_only(0.7)
+    assert s(0.0) == 0.7 and s(0.39) == 0.7 and s(0.4) == 0.0 and s(1.0) == 0.0
+
+
+def test_dsd():
+    s = schedules.dsd(0.5)
+    assert [s(p) for p in (0.0, 0.3, 0.69, 0.7, 1.0)] == [0.0, 0.5, 0.5, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"start=0.7, end=0.3"):
+        schedules.dsd(0.5, start=0.7, end=0.3)
+
+
+def test_dense():
+    s = schedules.dense()
+    assert s(0.0) == 0.0 and s(1.0) == 0.0 and s.sparse_fraction() == 0.0
+
+
+def test_progress_past_one_stays_in_last_phase():
+    assert schedules.pruning_only(0.5)(1.5) == 0.5
+
+
+@pytest.mark.parametrize("progress", [-0.1, float("nan")])
+def test_rejects_negative_or_nan_progress(progress):
+    with pytest.raises(ValueError, match="progress"):
+        schedules.dense()(progress)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 1.0, -0.5, 1.5])
+@pytest.mark.parametrize(
+    "constructor",
+    [schedules.alternate, schedules.pruning_only, schedules.growth_only, schedules.dsd],
+)
+def test_named_schedules_reject_sparsity_outside_open_interval(constructor, sparsity):
+    with pytest.raises(ValueError, match=rf"Received: sparsity={sparsity}"):
+        constructor(sparsity)
+
+
+@pytest.mark.parametrize(
+    "boundaries, message",
+    [
+        ([], "must not be empty"),
+        ([(0.1, 0.0)], "must start at 0.0"),
+        ([(0.0, 0.0), (0.5, 0.5), (0.5, 0.0)], "strictly increasing"),
+        ([(0.0, 0.0), (0.6, 0.5), (0.4, 0.0)], "strictly increasing"),
+        ([(0.0, 0.0), (1.0, 0.5)], r"\[0, 1\)"),
+        ([(0.0, 1.0)], r"sparsity must lie in \[0, 1\)"),
+        ([(0.0, -0.1)], r"sparsity must lie in \[0, 1\)"),
+        ([(0.0,)], "pairs"),
+        ("abc", "pairs"),
+    ],
+)
+def test_phase_schedule_validation(boundaries, message):
+    with pytest.raises(ValueError, match=message):
+        PhaseSchedule(boundaries)
+
+
+def test_phases_and_config_round_trip():
+    s = schedules.dsd(0.5, 0.25, 0.75)
+    assert s.phases() == [(0.0, 0.25, 0.0), (0.25, 0.75, 0.5), (0.75, 1.0, 0.0)]
+    assert PhaseSchedule.from_config(s.get_config()) == s
+    assert s.phase_index(0.5) == 1

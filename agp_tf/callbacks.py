@@ -40,6 +40,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             FLOPs in FLOPs rather than FLOPs per sample.
         growth: "zero_output" or "zero" (see `GrowPruneController`).
         seed: Seed of random choices.
+        compact: Run sparse phases compactly, multiplying only the kept
+            blocks of the kernels (default). The model's train, test and
+            predict functions are rebuilt at each flip.
 
     Example:
 
@@ -61,8 +64,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
         batch_size=None,
         growth="zero_output",
         seed=0,
+        compact=True,
     ):
         super().__init__()
+        self.compact = compact
         self.schedule = schedule
         self.importance_data = importance_data
         self.total_steps = total_steps
@@ -104,25 +109,42 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 criterion=self.criterion,
                 growth=self.growth,
                 seed=self.seed,
+                compact=self.compact,
             )
             self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
         else:
             self.controller.total_steps = total_steps
             self.controller.sync_from_masks()
+            self.controller.needs_recompile |= self.controller._apply_compact_plans()
+        if self.controller.needs_recompile:
+            self._rebuild_functions()
         if self.log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     # ---- per step -----------------------------------------------------------
 
+    def _rebuild_functions(self):
+        # Compact plans are static: re-trace everything that calls the model.
+        self.model.make_train_function(force=True)
+        if getattr(self.model, "test_function", None) is not None:
+            self.model.make_test_function(force=True)
+        if getattr(self.model, "predict_function", None) is not None:
+            self.model.make_predict_function(force=True)
+        self.controller.needs_recompile = False
+
     def on_train_batch_begin(self, batch, logs=None):
-        step = self.controller.step
-        event = self.controller.on_step_begin(step)
+        self._step_at_begin = self.controller.step
+        event = self.controller.on_step_begin(self._step_at_begin)
         if event is not None:
             self.flips.append(event)
             self._write_flip(event)
-        self.counter.add_steps(self.controller.flops_per_sample, self.batch_size or 1)
+            if event.recompile:
+                self._rebuild_functions()
 
     def on_train_batch_end(self, batch, logs=None):
+        # Steps actually run (more than one with steps_per_execution > 1).
+        steps = self.controller.step - self._step_at_begin
+        self.counter.add_steps(self.controller.flops_per_sample, steps * (self.batch_size or 1))
         if logs is not None:
             logs["sparsity"] = self.controller.applied_sparsity
 

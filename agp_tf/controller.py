@@ -23,6 +23,13 @@ Regrowth (`growth=`):
 
 Growth-only schedules start sparse before anything is trained: the first
 kept neurons are then chosen at random from `seed`.
+
+Compact execution (`compact=True`): after every flip each MaskedDense gets
+a static `CompactPlan`, so a sparse phase multiplies only the kept blocks of
+the kernels and a dense phase skips the mask entirely. Compiled functions
+that call the model must then be re-traced; `FlipEvent.recompile` says
+when. `GrowPruneCallback` does it for `fit`; a custom loop must rebuild its
+`tf.function` itself, which is why the controller's default is off.
 """
 
 import dataclasses
@@ -51,6 +58,8 @@ class FlipEvent:
         scores: Dict layer name -> importance scores `(units,)`, when scored.
         active_units: Dict layer name -> active neurons after the flip.
         seconds: Wall-clock time of scoring plus applying the flip.
+        recompile: Whether the compact plans changed, so compiled functions
+            calling the model must be re-traced.
     """
 
     step: int
@@ -59,6 +68,7 @@ class FlipEvent:
     scores: dict
     active_units: dict
     seconds: float
+    recompile: bool = False
 
 
 def _unwrap_optimizer(optimizer):
@@ -122,6 +132,9 @@ class GrowPruneController:
             `model.optimizer`. Its `iterations` is the global step.
         loss: Loss `fn(y_true, y_pred, sample_weight)` for Taylor scores;
             defaults to the loss the model was compiled with.
+        compact: Whether to run sparse phases compactly (see the module
+            docstring); compiled step functions must be re-traced on
+            `FlipEvent.recompile`.
 
     Example:
 
@@ -146,6 +159,7 @@ class GrowPruneController:
         seed=0,
         optimizer=None,
         loss=None,
+        compact=False,
     ):
         self.model = model
         self.loss = loss
@@ -192,7 +206,10 @@ class GrowPruneController:
         self.specs = flops.layer_specs(model)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
         self._terms_fn = None
+        self.compact = bool(compact)
         self.sync_from_masks()
+        # True when plans changed since the caller last re-traced.
+        self.needs_recompile = self._apply_compact_plans()
 
     @staticmethod
     def _check_total_steps(total_steps):
@@ -222,6 +239,21 @@ class GrowPruneController:
         self.flops_per_sample = flops.training_flops_per_sample(
             self.specs, flops.current_active_units(self.model)
         )
+
+    def _apply_compact_plans(self):
+        """Sets each MaskedDense's plan from the masks; True if any changed."""
+        plans = topology.compact_plans(self.model) if self.compact else {}
+        changed = False
+        for layer in topology.dense_layers(self.model):
+            if not hasattr(layer, "set_compact_plan"):
+                continue
+            plan = plans.get(layer.name)
+            if layer.compact_plan != plan:
+                layer.set_compact_plan(plan)
+                changed = True
+        if changed:
+            self._terms_fn = None  # traced under the old plans
+        return changed
 
     def target_sparsity(self, step):
         if self.total_steps is None:
@@ -286,6 +318,7 @@ class GrowPruneController:
                     grown[reopen] = True
                     self._grow(layer, grown)
         self.sync_from_masks()
+        recompile = self._apply_compact_plans()
         event = FlipEvent(
             step=step,
             from_sparsity=before,
@@ -293,6 +326,7 @@ class GrowPruneController:
             scores=scores,
             active_units=dict(self.active_units),
             seconds=time.perf_counter() - started,
+            recompile=recompile,
         )
         logger.info(
             "step %d: sparsity %.3f -> %.3f in %.2fs", step, before, sparsity, event.seconds

@@ -1,8 +1,34 @@
 """MaskedDense: a Dense layer whose output neurons can be pruned and regrown."""
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class CompactPlan:
+    """Static shape of a MaskedDense's computation for the current phase.
+
+    Attributes:
+        kept_outputs: Sorted int indices of the kept output neurons, or None
+            when every neuron is kept.
+        kept_inputs: Sorted int indices of the inputs that arrive (the
+            producer's kept neurons) when the input is compact, or None when
+            the input is full width.
+        emit_compact: Whether the output stays compact, `(batch,
+            len(kept_outputs))`, because every consumer is a MaskedDense that
+            expects it; otherwise it is scattered back to full width.
+    """
+
+    kept_outputs: tuple = None
+    kept_inputs: tuple = None
+    emit_compact: bool = False
+
+    def __post_init__(self):
+        if self.emit_compact and self.kept_outputs is None:
+            raise ValueError("A dense output (kept_outputs=None) cannot be emitted compact.")
 
 
 @keras.saving.register_keras_serializable(package="agp_tf")
@@ -16,6 +42,15 @@ class MaskedDense(keras.layers.Layer):
     activation, and its kernel column and bias receive exactly zero gradient
     whatever the optimizer. `set_mask` also zeroes the pruned weights, so
     they are exactly 0 in storage, not only in effect.
+
+    Compact execution: with a `CompactPlan` set (`set_compact_plan`), the
+    layer multiplies only the kept block of its kernel, `(kept inputs, kept
+    outputs)`, instead of masking the full matmul, and may pass its output
+    on compact to the next MaskedDense. The plan is static Python state, so
+    compiled functions that call the layer must be re-traced when it changes
+    (`GrowPruneCallback` does that for `fit`/`evaluate`/`predict`). Under a
+    compact plan, an intermediate output read from outside the model (a
+    sub-model built on `layer.output`) may be compact too.
 
     Masks are changed by `GrowPruneController` (or `set_mask`), never by
     training. A layer built with `prunable=False` keeps every neuron; it is
@@ -76,6 +111,7 @@ class MaskedDense(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=2)
+        self.compact_plan = None
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -85,7 +121,8 @@ class MaskedDense(keras.layers.Layer):
                 f"dimension. Received: input_shape={input_shape}"
             )
         self.input_dim = int(input_dim)
-        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: self.input_dim})
+        # No axes check: under a compact plan the input can be narrower.
+        self.input_spec = keras.layers.InputSpec(ndim=2)
         # (input_dim, units)
         self.kernel = self.add_weight(
             name="kernel",
@@ -113,6 +150,8 @@ class MaskedDense(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        if self.compact_plan is not None:
+            return self._compact_call(inputs, self.compact_plan)
         mask = ops.cast(self.mask, self.compute_dtype)
         # (input_dim, units): masking the kernel, not only the output, makes the
         # gradient of pruned columns exactly zero.
@@ -124,6 +163,51 @@ class MaskedDense(keras.layers.Layer):
             # activation(0) need not be 0 (sigmoid): mask again after it.
             outputs = ops.multiply(self.activation(outputs), mask)
         return outputs
+
+    def _compact_call(self, inputs, plan):
+        kernel = ops.cast(self.kernel, self.compute_dtype)  # (input_dim, units)
+        if plan.kept_inputs is not None:
+            kernel = ops.take(kernel, np.asarray(plan.kept_inputs, "int32"), axis=0)
+        if plan.kept_outputs is not None:
+            # (kept_inputs, kept_outputs): the only block that is multiplied.
+            kernel = ops.take(kernel, np.asarray(plan.kept_outputs, "int32"), axis=1)
+        outputs = ops.matmul(inputs, kernel)
+        if self.use_bias:
+            bias = ops.cast(self.bias, self.compute_dtype)
+            if plan.kept_outputs is not None:
+                bias = ops.take(bias, np.asarray(plan.kept_outputs, "int32"), axis=0)
+            outputs = ops.add(outputs, bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        if plan.kept_outputs is not None and not plan.emit_compact:
+            # Back to (batch_size, units): pruned neurons read an appended
+            # zero column, so they are exactly 0 whatever the activation.
+            outputs = ops.pad(outputs, [[0, 0], [0, 1]])
+            outputs = ops.take(outputs, self._scatter_index(plan), axis=1)
+        return outputs
+
+    def _scatter_index(self, plan):
+        index = np.full(self.units, len(plan.kept_outputs), dtype="int32")
+        index[np.asarray(plan.kept_outputs)] = np.arange(len(plan.kept_outputs))
+        return index
+
+    def set_compact_plan(self, plan):
+        """Sets (or with None clears) the static compact execution plan.
+
+        The plan must agree with the mask; compiled functions must be rebuilt
+        afterwards.
+        """
+        if plan is not None:
+            if plan.kept_outputs is not None:
+                kept = np.flatnonzero(self.mask_numpy())
+                if tuple(kept) != tuple(plan.kept_outputs):
+                    raise ValueError(
+                        f"Compact plan for `{self.name}` keeps {list(plan.kept_outputs)} "
+                        f"but the mask keeps {kept.tolist()}."
+                    )
+            elif not self.mask_numpy().all():
+                raise ValueError(f"Compact plan for `{self.name}` ignores its pruned neurons.")
+        self.compact_plan = plan
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

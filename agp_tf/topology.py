@@ -9,8 +9,9 @@ producer simply has no consumer.
 """
 
 import keras
+import numpy as np
 
-from agp_tf.layers import MaskedDense
+from agp_tf.layers import CompactPlan, MaskedDense
 
 
 def dense_layers(model):
@@ -64,3 +65,47 @@ def consumers(model):
         if producer is not None:
             links.setdefault(id(producer), []).append(layer)
     return links
+
+
+def feeds_only_masked_dense(layer, model):
+    """Whether every use of `layer`'s output is a MaskedDense reading it directly.
+
+    Such a layer may pass its output on compact during a sparse phase. False
+    when the output is a model output or also goes anywhere else.
+    """
+    nodes = getattr(layer, "_outbound_nodes", [])
+    if not nodes:
+        return False
+    for node in nodes:
+        if not isinstance(node.operation, MaskedDense) or direct_producer(node.operation) is not layer:
+            return False
+    outputs = {id(t) for t in model.outputs}
+    for node in getattr(layer, "_inbound_nodes", []):
+        if any(id(t) in outputs for t in node.output_tensors):
+            return False
+    return True
+
+
+def compact_plans(model):
+    """The `CompactPlan` of every MaskedDense of `model`, from the current masks.
+
+    Returns:
+        Dict layer name -> `CompactPlan`.
+    """
+    layers = [layer for layer in dense_layers(model) if isinstance(layer, MaskedDense)]
+    kept = {}
+    for layer in layers:
+        keep = layer.mask_numpy()
+        kept[layer.name] = None if keep.all() else tuple(int(i) for i in np.flatnonzero(keep))
+    emits = {
+        layer.name: kept[layer.name] is not None and feeds_only_masked_dense(layer, model)
+        for layer in layers
+    }
+    plans = {}
+    for layer in layers:
+        producer = direct_producer(layer)
+        kept_inputs = None
+        if isinstance(producer, MaskedDense) and emits.get(producer.name, False):
+            kept_inputs = kept[producer.name]
+        plans[layer.name] = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
+    return plans

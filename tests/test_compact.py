@@ -1,0 +1,94 @@
+import keras
+import numpy as np
+import pytest
+
+from agp_tf import schedules, topology
+from agp_tf.controller import GrowPruneController
+from agp_tf.layers import CompactPlan, MaskedDense
+from tests.helpers import dataset, mlp, xor_data
+
+
+def test_compact_plans_follow_the_chain():
+    model = mlp((3, 8, 6, 1))
+    model.get_layer("d0").set_mask([1, 0, 1, 1, 0, 0, 1, 1])
+    model.get_layer("d1").set_mask([0, 1, 1, 0, 1, 1])
+    plans = topology.compact_plans(model)
+    assert plans["d0"] == CompactPlan((0, 2, 3, 6, 7), None, True)
+    assert plans["d1"] == CompactPlan((1, 2, 4, 5), (0, 2, 3, 6, 7), True)
+    assert plans["d2"] == CompactPlan(None, (1, 2, 4, 5), False)
+
+
+def test_outputs_that_leave_the_mlp_are_full_width():
+    inputs = keras.Input((4,))
+    a = MaskedDense(6, activation="relu", name="a")(inputs)
+    b = MaskedDense(5, activation="relu", name="b")(a)
+    joined = keras.layers.Concatenate()([a, b])  # a also leaves the chain
+    out = MaskedDense(1, prunable=False, name="out")(joined)
+    model = keras.Model(inputs, [out, b])
+    model.get_layer("a").set_mask([1, 1, 0, 1, 0, 1])
+    model.get_layer("b").set_mask([1, 0, 1, 1, 1])
+    plans = topology.compact_plans(model)
+    assert plans["a"] == CompactPlan((0, 1, 3, 5), None, False)
+    assert plans["b"] == CompactPlan((0, 2, 3, 4), None, False)  # b is a model output
+    assert plans["out"] == CompactPlan(None, None, False)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    masked = [keras.ops.convert_to_numpy(t) for t in model(x)]
+    for layer in ("a", "b", "out"):
+        model.get_layer(layer).set_compact_plan(plans[layer])
+    compact = [keras.ops.convert_to_numpy(t) for t in model(x)]
+    assert compact[1].shape == (5, 5) and np.all(compact[1][:, 1] == 0.0)
+    for m, c in zip(masked, compact):
+        np.testing.assert_allclose(c, m, rtol=1e-6, atol=1e-6)
+
+
+def test_plan_must_match_mask():
+    layer = MaskedDense(4)
+    layer.build((None, 3))
+    layer.set_mask([1, 0, 1, 1])
+    with pytest.raises(ValueError, match="mask keeps"):
+        layer.set_compact_plan(CompactPlan((0, 1, 2)))
+    with pytest.raises(ValueError, match="ignores its pruned"):
+        layer.set_compact_plan(CompactPlan())
+    with pytest.raises(ValueError, match="cannot be emitted compact"):
+        CompactPlan(None, None, True)
+
+
+class BatchLosses(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_compact_and_masked_execution_train_identically(jit_compile):
+    x, y = xor_data(3200, features=3)
+    data = dataset(x, y, 32)  # 100 steps
+
+    def train(compact):
+        model = mlp((3, 32, 16, 1), seed=7)
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", jit_compile=jit_compile)
+        model.fit(data.take(10), epochs=1, verbose=0)  # same trained state
+        controller = GrowPruneController(
+            model, schedules.pruning_only(0.6, start=0.5), total_steps=20,
+            criterion="magnitude", compact=compact,
+        )
+        controller.on_step_begin(step=10)
+        model.make_train_function(force=True)
+        recorder = BatchLosses()
+        model.fit(data, epochs=1, verbose=0, callbacks=[recorder])
+        return model, recorder.losses
+
+    masked_model, masked_losses = train(compact=False)
+    compact_model, compact_losses = train(compact=True)
+    assert compact_model.get_layer("d1").compact_plan.kept_inputs is not None
+    assert len(compact_losses) == 100
+    np.testing.assert_allclose(compact_losses, masked_losses, rtol=1e-5)
+    for a, b in zip(compact_model.weights, masked_model.weights):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-4, atol=1e-5
+        )
+    keep = compact_model.get_layer("d0").mask_numpy()
+    assert np.all(compact_model.get_layer("d0").kernel.numpy()[:, ~keep] == 0.0)
+    assert np.all(compact_model.get_layer("d1").kernel.numpy()[~keep, :] == 0.0)

@@ -12,6 +12,7 @@ import contextlib
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from agp_tf import topology
@@ -78,3 +79,78 @@ def export_saved_model(model, path, output_name="probabilities"):
         archive.add_endpoint(name="serve", fn=serve, input_signature=[signature])
         archive.write_out(path, verbose=False)
     return path
+
+
+@keras.saving.register_keras_serializable(package="agp_tf")
+class FrozenCompactDense(keras.layers.Layer):
+    """The kept block of a pruned MaskedDense, for export only.
+
+    Holds a kernel of shape `(kept inputs, kept outputs)`. With
+    `scatter_index` the output goes back to full width (pruned neurons read
+    a zero column); without it, it stays compact for the next such layer.
+    """
+
+    def __init__(self, kernel, bias, activation=None, scatter_index=None, **kwargs):
+        super().__init__(**kwargs)
+        self._kernel_value = np.asarray(kernel, dtype="float32")
+        self._bias_value = None if bias is None else np.asarray(bias, dtype="float32")
+        self.activation = keras.activations.get(activation)
+        self.scatter_index = None if scatter_index is None else np.asarray(scatter_index, "int32")
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=self._kernel_value.shape,
+            initializer=keras.initializers.Constant(self._kernel_value), trainable=False,
+        )
+        self.bias = None
+        if self._bias_value is not None:
+            self.bias = self.add_weight(
+                name="bias", shape=self._bias_value.shape,
+                initializer=keras.initializers.Constant(self._bias_value), trainable=False,
+            )
+
+    def call(self, inputs):
+        outputs = keras.ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        outputs = self.activation(outputs)
+        if self.scatter_index is not None:
+            outputs = keras.ops.take(
+                keras.ops.pad(outputs, [[0, 0], [0, 1]]), self.scatter_index, axis=1
+            )
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        width = len(self.scatter_index) if self.scatter_index is not None else self._kernel_value.shape[1]
+        return tuple(input_shape[:-1]) + (width,)
+
+
+def compact_model(model):
+    """A copy of `model` whose pruned MaskedDense layers are physically smaller.
+
+    Every other layer is shared with `model` (same weights). Same predictions
+    as `model` with its current masks; useful for a model that ends sparse
+    (pruning-only schedules).
+    """
+    plans = topology.compact_plans(model)
+
+    def replace(layer):
+        plan = plans.get(layer.name)
+        if plan is None or (plan.kept_outputs is None and plan.kept_inputs is None):
+            return layer
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        bias = keras.ops.convert_to_numpy(layer.bias) if layer.use_bias else None
+        if plan.kept_inputs is not None:
+            kernel = kernel[list(plan.kept_inputs), :]
+        scatter_index = None
+        if plan.kept_outputs is not None:
+            kernel = kernel[:, list(plan.kept_outputs)]
+            bias = None if bias is None else bias[list(plan.kept_outputs)]
+            if not plan.emit_compact:
+                scatter_index = layer._scatter_index(plan)
+        return FrozenCompactDense(
+            kernel, bias, activation=keras.activations.serialize(layer.activation),
+            scatter_index=scatter_index, name=layer.name,
+        )
+
+    return keras.models.clone_model(model, clone_function=replace)

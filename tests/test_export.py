@@ -71,3 +71,31 @@ def test_export_refuses_non_empty_directory(tmp_path):
 
     with pytest.raises(ValueError, match="not empty"):
         export_saved_model(_dict_model(), str(tmp_path))
+
+
+def test_compact_export_is_smaller_with_same_predictions(tmp_path):
+    from agp_tf.export import compact_model
+
+    model = _dict_model()
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    model.get_layer("h0").set_mask([1, 0, 0, 1, 0, 1, 0, 0])
+    model.get_layer("h1").set_mask([0, 1, 0, 1])
+    small = compact_model(model)
+    assert small.get_layer("h0").kernel.shape == (7, 3)  # 3 dense + 2 ids x 2 dims
+    assert small.get_layer("h1").kernel.shape == (3, 2)
+    assert small.get_layer("out").kernel.shape == (2, 1)
+    rng = np.random.default_rng(1)
+    data = {"dense": rng.normal(size=(16, 3)).astype("float32"),
+            "ids": rng.integers(0, 10, size=(16, 2)).astype("int32")}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(small(data)), keras.ops.convert_to_numpy(model(data)),
+        rtol=1e-6, atol=1e-7,
+    )
+    full = export_saved_model(model, str(tmp_path / "full"))
+    compact = export_saved_model(small, str(tmp_path / "compact"))
+
+    def variables_size(path):
+        folder = os.path.join(path, "variables")
+        return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+
+    assert variables_size(compact) < variables_size(full)

@@ -1,0 +1,69 @@
+"""End-to-end tests of scripts/preprocess.py, run as a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from agp_tf.data import shards
+from tests.test_criteo import make_line
+from tests.test_criteo import random_lines
+from tests.test_criteo import write_lines
+
+SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "preprocess.py"
+)
+
+
+def run_script(*flags):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run(
+        [sys.executable, SCRIPT, *flags], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_bad_line_stops_with_file_line_and_field(tmp_path):
+    lines = random_lines(np.random.default_rng(20), 12)
+    lines[6] = make_line(1, [], [None, None, None, "nothex!!"])
+    path = write_lines(tmp_path / "train.txt", lines)
+    result = run_script(f"--input={path}", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert f"{path}:7: field C4: categorical value must be empty or 8 hex digits" in result.stderr
+    assert "--skip_bad_lines" in result.stderr
+    assert not os.path.exists(tmp_path / "out" / shards.METADATA_FILE)
+
+
+def test_days_glob_skip_bad_lines_and_summary(tmp_path):
+    rng = np.random.default_rng(21)
+    sizes = {"day_1": 6, "day_2": 5, "day_10": 8}  # natural order: day_1, day_2, day_10
+    for name, size in sizes.items():
+        lines = random_lines(rng, size)
+        if name == "day_2":
+            lines.append("2\t1")  # bad label: skipped
+        write_lines(tmp_path / name, lines)
+    out = tmp_path / "out"
+    result = run_script(
+        f"--input={tmp_path / 'day_*'}",
+        f"--output_dir={out}",
+        "--split_mode=days",
+        "--skip_bad_lines",
+        "--shuffle=day",
+        "--seed=3",
+        "--rows_per_shard=4",
+        "--max_ind_range=1000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[vocabulary] 100.0%  19 rows" in result.stderr  # progress lines
+    assert "[write] 100.0%  19 rows" in result.stderr
+    assert "Wrote 19 rows" in result.stdout
+    summary = [line.split() for line in result.stdout.splitlines()]
+    assert ["train", "11", "rows", "in", "3", "shard(s)"] in summary
+    assert ["test", "4", "rows", "in", "1", "shard(s)"] in summary
+    assert ["val", "4", "rows", "in", "1", "shard(s)"] in summary
+    assert "Bad lines skipped: 1" in result.stdout
+    assert f"{tmp_path / 'day_2'}:6: field label: label must be 0 or 1; got '2'" in result.stdout
+    metadata = shards.load_metadata(str(out))
+    assert [os.path.basename(i["path"]) for i in metadata["inputs"]] == list(sizes)
+    assert metadata["day_sizes"] == [6, 5, 8]
+    assert metadata["shuffle"] == "day" and metadata["vocabulary"]["max_ind_range"] == 1000

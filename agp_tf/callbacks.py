@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops
-from agp_tf.controller import GrowPruneController
+from agp_tf import flops, topology
+from agp_tf.controller import FlipEvent, GrowPruneController
+from agp_tf.layers import MaskedDense
 
 
 class GrowPruneCallback(keras.callbacks.Callback):
@@ -43,6 +44,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
         compact: Run sparse phases compactly, multiplying only the kept
             blocks of the kernels (default). The model's train, test and
             predict functions are rebuilt at each flip.
+        start_step: Global step at which the schedule starts (see
+            `GrowPruneController`).
 
     Example:
 
@@ -65,9 +68,11 @@ class GrowPruneCallback(keras.callbacks.Callback):
         growth="zero_output",
         seed=0,
         compact=True,
+        start_step=0,
     ):
         super().__init__()
         self.compact = compact
+        self.start_step = start_step
         self.schedule = schedule
         self.importance_data = importance_data
         self.total_steps = total_steps
@@ -81,6 +86,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.counter = None
         self.flips = []
         self._writer = None
+        self._pending_state = None
+        self._functions = {}  # plan signature -> (train, test, predict) functions
+        self._signature = None
 
     # ---- set-up -------------------------------------------------------------
 
@@ -110,26 +118,53 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 growth=self.growth,
                 seed=self.seed,
                 compact=self.compact,
+                start_step=self.start_step,
             )
             self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
+            if self._pending_state is not None:
+                self.counter.set_state(self._pending_state["counter"])
+                self._pending_state = None
         else:
             self.controller.total_steps = total_steps
+            self.controller.importance_data = self.importance_data
             self.controller.sync_from_masks()
             self.controller.needs_recompile |= self.controller._apply_compact_plans()
         if self.controller.needs_recompile:
-            self._rebuild_functions()
+            # Functions the model has may predate these plans: never reuse them.
+            self._rebuild_functions(reuse=False)
         if self.log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     # ---- per step -----------------------------------------------------------
 
-    def _rebuild_functions(self):
-        # Compact plans are static: re-trace everything that calls the model.
-        self.model.make_train_function(force=True)
-        if getattr(self.model, "test_function", None) is not None:
-            self.model.make_test_function(force=True)
-        if getattr(self.model, "predict_function", None) is not None:
-            self.model.make_predict_function(force=True)
+    def _plan_signature(self):
+        return tuple(
+            (layer.name, layer.compact_plan, getattr(layer.compact_producer, "name", None))
+            for layer in topology.dense_layers(self.model)
+            if isinstance(layer, MaskedDense)
+        )
+
+    def _rebuild_functions(self, reuse=True):
+        """Points the model's train/test/predict functions at the current plans.
+
+        Compact plans are static Python state, so each distinct set of plans
+        needs its own traced (XLA-compiled) functions. They are kept per plan
+        signature: a run alternating dense and sparse phases of one sparsity
+        compiles each only once.
+        """
+        model = self.model
+        names = ("train_function", "test_function", "predict_function")
+        if reuse and self._signature is not None:
+            self._functions[self._signature] = tuple(getattr(model, n, None) for n in names)
+        self._signature = self._plan_signature()
+        cached = self._functions.get(self._signature) if reuse else None
+        if cached is not None and cached[0] is not None:
+            for name, function in zip(names, cached):
+                setattr(model, name, function)
+        else:
+            model.test_function = None  # made again on first use
+            model.predict_function = None
+            model.make_train_function(force=True)
         self.controller.needs_recompile = False
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -158,13 +193,40 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.flush()
 
+    # ---- resumable state ----------------------------------------------------
+
+    def get_state(self):
+        """JSON-able state a resumed run needs: the FLOPs counter and past flips."""
+        return {
+            "start_step": self.start_step,
+            "counter": self.counter.get_state() if self.counter else None,
+            "flips": [
+                {"step": e.step, "from_sparsity": e.from_sparsity,
+                 "to_sparsity": e.to_sparsity, "seconds": e.seconds}
+                for e in self.flips
+            ],
+        }
+
+    def set_state(self, state):
+        """Restores `get_state()` output; the counter is applied at train begin."""
+        self.start_step = state.get("start_step", self.start_step)
+        self.flips = [
+            FlipEvent(f["step"], f["from_sparsity"], f["to_sparsity"], {}, {}, f["seconds"])
+            for f in state.get("flips", [])
+        ]
+        if state.get("counter") is not None:
+            if self.counter is not None:
+                self.counter.set_state(state["counter"])
+            else:
+                self._pending_state = state
+
     # ---- reporting ----------------------------------------------------------
 
     def scalars(self):
         """The current sparsity and FLOPs figures, as a flat dict of floats."""
         controller = self.controller
         # The phase of the last step run, not of the next one.
-        progress = max(controller.step - 1, 0) / controller.total_steps
+        progress = max(controller.step - 1 - controller.start_step, 0) / controller.total_steps
         values = {
             "sparsity": float(controller.applied_sparsity),
             "phase": float(controller.schedule.phase_index(progress)),

@@ -118,7 +118,7 @@ class GrowPruneController:
         model: A built Keras model with at least one prunable `MaskedDense`.
         schedule: `agp_tf.schedules.PhaseSchedule`.
         total_steps: Planned number of training steps; progress is
-            `step / total_steps`.
+            `(step - start_step) / total_steps`.
         importance_data: Iterable of `(x, y)` or `(x, y, sample_weight)`
             batches (e.g. a `tf.data.Dataset`), needed by the "taylor"
             criterion. A fresh iterator is taken at each prune and must yield
@@ -135,6 +135,9 @@ class GrowPruneController:
         compact: Whether to run sparse phases compactly (see the module
             docstring); compiled step functions must be re-traced on
             `FlipEvent.recompile`.
+        start_step: Global step at which this schedule starts (e.g. the
+            optimizer's iterations of a model resumed for recurring
+            training on new data).
 
     Example:
 
@@ -160,8 +163,10 @@ class GrowPruneController:
         optimizer=None,
         loss=None,
         compact=False,
+        start_step=0,
     ):
         self.model = model
+        self.start_step = int(start_step)
         self.loss = loss
         self.schedule = schedule
         self.criterion = importance.check_criterion(criterion)
@@ -207,6 +212,8 @@ class GrowPruneController:
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
         self._terms_fn = None
         self.compact = bool(compact)
+        # Growth-only starts sparse before any training: nothing to score.
+        self._untrained = self.step_or_zero() == 0
         self.sync_from_masks()
         # True when plans changed since the caller last re-traced.
         self.needs_recompile = self._apply_compact_plans()
@@ -233,6 +240,11 @@ class GrowPruneController:
         """Global step: the optimizer's iterations (survives checkpoints)."""
         return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
 
+    def step_or_zero(self):
+        """The global step, or 0 while the model has no optimizer yet."""
+        optimizer = self._optimizer or getattr(self.model, "optimizer", None)
+        return 0 if optimizer is None else self.step
+
     def sync_from_masks(self):
         """Re-reads the masks (after loading weights, say)."""
         self.active_units = {layer.name: layer.active_units for layer in self.layers}
@@ -247,9 +259,9 @@ class GrowPruneController:
         for layer in topology.dense_layers(self.model):
             if not hasattr(layer, "set_compact_plan"):
                 continue
-            plan = plans.get(layer.name)
-            if layer.compact_plan != plan:
-                layer.set_compact_plan(plan)
+            plan, producer = plans.get(layer.name, (None, None))
+            if layer.compact_plan != plan or layer.compact_producer is not producer:
+                layer.set_compact_plan(plan, producer)
                 changed = True
         if changed:
             self._terms_fn = None  # traced under the old plans
@@ -258,7 +270,7 @@ class GrowPruneController:
     def target_sparsity(self, step):
         if self.total_steps is None:
             raise ValueError("`total_steps` is not set.")
-        return self.schedule(step / self.total_steps)
+        return self.schedule(max(step - self.start_step, 0) / self.total_steps)
 
     def _matches(self, sparsity):
         return all(
@@ -336,7 +348,7 @@ class GrowPruneController:
     def compute_scores(self, step=0):
         """Importance scores of every prunable layer: dict name -> `(units,)`."""
         criterion = self.criterion
-        if criterion == "taylor" and step == 0:
+        if criterion == "taylor" and step == self.start_step and self._untrained:
             # Nothing is trained yet (growth-only start): choose at random.
             criterion = "random"
         if criterion == "random":

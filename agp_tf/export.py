@@ -135,19 +135,20 @@ def compact_model(model):
     plans = topology.compact_plans(model)
 
     def replace(layer):
-        plan = plans.get(layer.name)
+        plan, producer = plans.get(layer.name, (None, None))
         if plan is None or (plan.kept_outputs is None and plan.kept_inputs is None):
             return layer
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         bias = keras.ops.convert_to_numpy(layer.bias) if layer.use_bias else None
         if plan.kept_inputs is not None:
-            kernel = kernel[list(plan.kept_inputs), :]
+            kernel = kernel[producer.mask_numpy(), :]
         scatter_index = None
         if plan.kept_outputs is not None:
-            kernel = kernel[:, list(plan.kept_outputs)]
-            bias = None if bias is None else bias[list(plan.kept_outputs)]
+            keep = layer.mask_numpy()
+            kernel = kernel[:, keep]
+            bias = None if bias is None else bias[keep]
             if not plan.emit_compact:
-                scatter_index = layer._scatter_index(plan)
+                scatter_index = np.where(keep, np.cumsum(keep) - 1, keep.sum())
         return FrozenCompactDense(
             kernel, bias, activation=keras.activations.serialize(layer.activation),
             scatter_index=scatter_index, name=layer.name,

@@ -11,24 +11,51 @@ from keras import ops
 class CompactPlan:
     """Static shape of a MaskedDense's computation for the current phase.
 
+    Only counts are static; which neurons are kept is read from the masks at
+    run time. A compiled step therefore depends on the sparsity, not on the
+    choice of neurons, and is reused by every sparse phase of that sparsity.
+
     Attributes:
-        kept_outputs: Sorted int indices of the kept output neurons, or None
-            when every neuron is kept.
-        kept_inputs: Sorted int indices of the inputs that arrive (the
-            producer's kept neurons) when the input is compact, or None when
-            the input is full width.
+        kept_outputs: Number of kept output neurons, or None when all are
+            kept.
+        kept_inputs: Number of inputs that arrive when the input is compact
+            (the producer's kept neurons), or None when it is full width.
         emit_compact: Whether the output stays compact, `(batch,
-            len(kept_outputs))`, because every consumer is a MaskedDense that
+            kept_outputs)`, because every consumer is a MaskedDense that
             expects it; otherwise it is scattered back to full width.
     """
 
-    kept_outputs: tuple = None
-    kept_inputs: tuple = None
+    kept_outputs: int = None
+    kept_inputs: int = None
     emit_compact: bool = False
 
     def __post_init__(self):
         if self.emit_compact and self.kept_outputs is None:
             raise ValueError("A dense output (kept_outputs=None) cannot be emitted compact.")
+
+
+def kept_indices(mask, count):
+    """Indices of the kept entries of `mask`, ascending, as a static-size tensor.
+
+    Args:
+        mask: Float tensor `(units,)`, 1.0 = kept; exactly `count` are kept.
+        count: Python int, the number of kept entries.
+
+    Returns:
+        int32 tensor `(count,)`.
+    """
+    units = mask.shape[0]
+    # Kept entries score units - i > 0, pruned ones -i <= 0: top_k returns
+    # the kept ones in ascending index order.
+    order = ops.arange(units, dtype="int32")
+    scores = ops.cast(ops.greater(mask, 0.5), "int32") * units - order
+    return ops.top_k(scores, count, sorted=True)[1]
+
+
+def scatter_index(mask, count):
+    """For each neuron, its column in the compact output, or `count` if pruned."""
+    kept = ops.cast(ops.greater(mask, 0.5), "int32")
+    return ops.where(ops.greater(kept, 0), ops.cumsum(kept) - 1, count)
 
 
 @keras.saving.register_keras_serializable(package="agp_tf")
@@ -112,6 +139,7 @@ class MaskedDense(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=2)
         self.compact_plan = None
+        object.__setattr__(self, "_compact_producer", None)
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -167,15 +195,17 @@ class MaskedDense(keras.layers.Layer):
     def _compact_call(self, inputs, plan):
         kernel = ops.cast(self.kernel, self.compute_dtype)  # (input_dim, units)
         if plan.kept_inputs is not None:
-            kernel = ops.take(kernel, np.asarray(plan.kept_inputs, "int32"), axis=0)
+            rows = kept_indices(self.compact_producer.mask, plan.kept_inputs)
+            kernel = ops.take(kernel, rows, axis=0)
         if plan.kept_outputs is not None:
+            columns = kept_indices(self.mask, plan.kept_outputs)
             # (kept_inputs, kept_outputs): the only block that is multiplied.
-            kernel = ops.take(kernel, np.asarray(plan.kept_outputs, "int32"), axis=1)
+            kernel = ops.take(kernel, columns, axis=1)
         outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             bias = ops.cast(self.bias, self.compute_dtype)
             if plan.kept_outputs is not None:
-                bias = ops.take(bias, np.asarray(plan.kept_outputs, "int32"), axis=0)
+                bias = ops.take(bias, columns, axis=0)
             outputs = ops.add(outputs, bias)
         if self.activation is not None:
             outputs = self.activation(outputs)
@@ -183,31 +213,45 @@ class MaskedDense(keras.layers.Layer):
             # Back to (batch_size, units): pruned neurons read an appended
             # zero column, so they are exactly 0 whatever the activation.
             outputs = ops.pad(outputs, [[0, 0], [0, 1]])
-            outputs = ops.take(outputs, self._scatter_index(plan), axis=1)
+            outputs = ops.take(outputs, scatter_index(self.mask, plan.kept_outputs), axis=1)
         return outputs
 
-    def _scatter_index(self, plan):
-        index = np.full(self.units, len(plan.kept_outputs), dtype="int32")
-        index[np.asarray(plan.kept_outputs)] = np.arange(len(plan.kept_outputs))
-        return index
-
-    def set_compact_plan(self, plan):
+    def set_compact_plan(self, plan, producer=None):
         """Sets (or with None clears) the static compact execution plan.
 
-        The plan must agree with the mask; compiled functions must be rebuilt
-        afterwards.
+        Args:
+            plan: A `CompactPlan` that agrees with the mask, or None for the
+                masked path.
+            producer: The MaskedDense whose compact output this layer reads;
+                required when `plan.kept_inputs` is set.
+
+        Compiled functions that call the layer must be rebuilt afterwards
+        unless one traced under an equal plan is reused.
         """
         if plan is not None:
-            if plan.kept_outputs is not None:
-                kept = np.flatnonzero(self.mask_numpy())
-                if tuple(kept) != tuple(plan.kept_outputs):
+            active = self.active_units
+            expected = None if active == self.units else active
+            if plan.kept_outputs != expected:
+                raise ValueError(
+                    f"Compact plan for `{self.name}` keeps {plan.kept_outputs} neurons "
+                    f"but the mask keeps {active} of {self.units}."
+                )
+            if plan.kept_inputs is not None:
+                if producer is None or producer.active_units != plan.kept_inputs:
                     raise ValueError(
-                        f"Compact plan for `{self.name}` keeps {list(plan.kept_outputs)} "
-                        f"but the mask keeps {kept.tolist()}."
+                        f"Compact plan for `{self.name}` reads {plan.kept_inputs} inputs: pass "
+                        "the producer whose mask keeps that many."
                     )
-            elif not self.mask_numpy().all():
-                raise ValueError(f"Compact plan for `{self.name}` ignores its pruned neurons.")
         self.compact_plan = plan
+        reference = producer if plan is not None and plan.kept_inputs else None
+        # A plain reference: assigning a layer attribute would make Keras
+        # track the producer as a sub-layer of this one.
+        object.__setattr__(self, "_compact_producer", reference)
+
+    @property
+    def compact_producer(self):
+        """The MaskedDense whose compact output this layer reads, or None."""
+        return self._compact_producer
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -9,7 +9,6 @@ producer simply has no consumer.
 """
 
 import keras
-import numpy as np
 
 from agp_tf.layers import CompactPlan, MaskedDense
 
@@ -87,16 +86,17 @@ def feeds_only_masked_dense(layer, model):
 
 
 def compact_plans(model):
-    """The `CompactPlan` of every MaskedDense of `model`, from the current masks.
+    """The compact execution plan of every MaskedDense of `model`, from the masks.
 
     Returns:
-        Dict layer name -> `CompactPlan`.
+        Dict layer name -> `(CompactPlan, producer)`, where `producer` is the
+        MaskedDense whose compact output the layer reads, or None.
     """
     layers = [layer for layer in dense_layers(model) if isinstance(layer, MaskedDense)]
     kept = {}
     for layer in layers:
-        keep = layer.mask_numpy()
-        kept[layer.name] = None if keep.all() else tuple(int(i) for i in np.flatnonzero(keep))
+        active = layer.active_units
+        kept[layer.name] = None if active == layer.units else active
     emits = {
         layer.name: kept[layer.name] is not None and feeds_only_masked_dense(layer, model)
         for layer in layers
@@ -104,8 +104,9 @@ def compact_plans(model):
     plans = {}
     for layer in layers:
         producer = direct_producer(layer)
-        kept_inputs = None
-        if isinstance(producer, MaskedDense) and emits.get(producer.name, False):
-            kept_inputs = kept[producer.name]
-        plans[layer.name] = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
+        if not (isinstance(producer, MaskedDense) and emits.get(producer.name, False)):
+            producer = None
+        kept_inputs = kept[producer.name] if producer is not None else None
+        plan = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
+        plans[layer.name] = (plan, producer)
     return plans

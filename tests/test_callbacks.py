@@ -155,3 +155,23 @@ def test_repeated_fit_continues_the_schedule():
     assert [(e.step, e.to_sparsity) for e in callback.flips] == [
         (10, 0.5), (20, 0.0), (30, 0.5), (40, 0.0)
     ]
+
+
+def test_compiled_functions_are_reused_across_phases_of_equal_shape():
+    model = mlp((3, 16, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", jit_compile=True)
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+
+    class Functions(keras.callbacks.Callback):
+        seen = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.seen.append(self.model.train_function)
+
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), data, importance_batches=2)
+    model.fit(data, epochs=5, callbacks=[callback, Functions()], verbose=0)
+    phases = [Functions.seen[i] for i in (0, 10, 20, 30, 40)]  # one per phase
+    assert phases[0] is not phases[1]  # dense vs sparse
+    assert phases[0] is phases[2] is phases[4]  # every dense phase: one function
+    assert phases[1] is phases[3]  # both sparse phases: one function

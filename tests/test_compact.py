@@ -13,9 +13,9 @@ def test_compact_plans_follow_the_chain():
     model.get_layer("d0").set_mask([1, 0, 1, 1, 0, 0, 1, 1])
     model.get_layer("d1").set_mask([0, 1, 1, 0, 1, 1])
     plans = topology.compact_plans(model)
-    assert plans["d0"] == CompactPlan((0, 2, 3, 6, 7), None, True)
-    assert plans["d1"] == CompactPlan((1, 2, 4, 5), (0, 2, 3, 6, 7), True)
-    assert plans["d2"] == CompactPlan(None, (1, 2, 4, 5), False)
+    assert plans["d0"] == (CompactPlan(5, None, True), None)
+    assert plans["d1"] == (CompactPlan(4, 5, True), model.get_layer("d0"))
+    assert plans["d2"] == (CompactPlan(None, 4, False), model.get_layer("d1"))
 
 
 def test_outputs_that_leave_the_mlp_are_full_width():
@@ -28,13 +28,13 @@ def test_outputs_that_leave_the_mlp_are_full_width():
     model.get_layer("a").set_mask([1, 1, 0, 1, 0, 1])
     model.get_layer("b").set_mask([1, 0, 1, 1, 1])
     plans = topology.compact_plans(model)
-    assert plans["a"] == CompactPlan((0, 1, 3, 5), None, False)
-    assert plans["b"] == CompactPlan((0, 2, 3, 4), None, False)  # b is a model output
-    assert plans["out"] == CompactPlan(None, None, False)
+    assert plans["a"] == (CompactPlan(4, None, False), None)
+    assert plans["b"] == (CompactPlan(4, None, False), None)  # b is a model output
+    assert plans["out"] == (CompactPlan(None, None, False), None)
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     masked = [keras.ops.convert_to_numpy(t) for t in model(x)]
     for layer in ("a", "b", "out"):
-        model.get_layer(layer).set_compact_plan(plans[layer])
+        model.get_layer(layer).set_compact_plan(*plans[layer])
     compact = [keras.ops.convert_to_numpy(t) for t in model(x)]
     assert compact[1].shape == (5, 5) and np.all(compact[1][:, 1] == 0.0)
     for m, c in zip(masked, compact):
@@ -45,10 +45,12 @@ def test_plan_must_match_mask():
     layer = MaskedDense(4)
     layer.build((None, 3))
     layer.set_mask([1, 0, 1, 1])
-    with pytest.raises(ValueError, match="mask keeps"):
-        layer.set_compact_plan(CompactPlan((0, 1, 2)))
-    with pytest.raises(ValueError, match="ignores its pruned"):
+    with pytest.raises(ValueError, match="mask keeps 3 of 4"):
+        layer.set_compact_plan(CompactPlan(2))
+    with pytest.raises(ValueError, match="mask keeps 3 of 4"):
         layer.set_compact_plan(CompactPlan())
+    with pytest.raises(ValueError, match="pass the producer"):
+        layer.set_compact_plan(CompactPlan(3, 2))
     with pytest.raises(ValueError, match="cannot be emitted compact"):
         CompactPlan(None, None, True)
 

@@ -1,0 +1,398 @@
+"""Trains DLRM with alternate growth and pruning; exports the dense final model.
+
+With no flags: the paper's DLRM (embedding dim 4, bottom 13-256-128-64-4,
+top 355-256-128-1, SGD lr 0.1, batch 128) on the synthetic drifting
+Criteo-like stream, `alternate(0.7)` (dense, sparse, dense, sparse, dense,
+20% each), look-ahead evaluation per window, a summary table, TensorBoard
+logs and a SavedModel export, all under `--run_dir`.
+
+Examples:
+
+    python scripts/train.py
+    python scripts/train.py --schedule=dense --run_dir=runs/dense
+    python scripts/train.py --baseline_run=runs/dense
+    python scripts/train.py --data=shards --data_path=/data/criteo_shards \\
+        --window_rows=1048576 --batch_size=128
+    python scripts/train.py --resume_from=runs/default/final.keras \\
+        --synthetic_train_days=7,8 --synthetic_test_day=9 --run_dir=runs/recurring
+    python scripts/train.py --flagfile=my.flags
+
+Run it again with the same flags after an interruption: it resumes after
+the last finished window.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+# Data
+flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards", "text"],
+                  "Training data: the synthetic stream, preprocessed shards "
+                  "(scripts/preprocess.py output) or raw Criteo text.")
+flags.DEFINE_list("data_path", [], "Shards directory (--data=shards) or text files (--data=text).")
+flags.DEFINE_string("vocabulary", None, "Saved vocabulary for --data=text (default: build one).")
+flags.DEFINE_integer("window_rows", 40_000,
+                     "Rows per look-ahead window (evaluate on it, then train on it).")
+flags.DEFINE_integer("synthetic_rows_per_day", 80_000, "Synthetic rows per day.")
+flags.DEFINE_list("synthetic_train_days", ["0", "1", "2", "3", "4", "5"],
+                  "Synthetic days to train on, in order.")
+flags.DEFINE_integer("synthetic_test_day", 6, "Synthetic day held out for the final test.")
+flags.DEFINE_integer("max_vocab_size", 100_000,
+                     "Cap on each synthetic vocabulary (0: Criteo Kaggle's full sizes).")
+# Model
+flags.DEFINE_integer("embedding_dim", 4, "Embedding width.")
+flags.DEFINE_list("bottom_mlp", ["256", "128", "64", "4"], "Bottom MLP widths.")
+flags.DEFINE_list("top_mlp", ["256", "128", "1"], "Top MLP widths.")
+# Growth and pruning
+flags.DEFINE_enum("schedule", "alternate", ["dense", "alternate", "pruning_only", "growth_only", "dsd"],
+                  "Phase schedule (the paper's Table II).")
+flags.DEFINE_float("sparsity", 0.7, "Fraction of each prunable layer's neurons pruned in sparse phases.")
+flags.DEFINE_float("phase_fraction", 0.2, "Phase length for --schedule=alternate.")
+flags.DEFINE_float("prune_start", None, "Start of the sparse phase (pruning_only: 0.6, dsd: 0.3).")
+flags.DEFINE_float("prune_end", None, "End of the sparse phase (growth_only: 0.4, dsd: 0.7).")
+flags.DEFINE_enum("criterion", "taylor", ["taylor", "magnitude", "random"], "Neuron importance.")
+flags.DEFINE_integer("importance_batches", 16, "Mini-batches scored per prune.")
+flags.DEFINE_enum("growth", "zero_output", ["zero_output", "zero"], "How regrown neurons start.")
+flags.DEFINE_bool("compact", True, "Run sparse phases on the kept neurons only.")
+# Optimization
+flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adagrad", "adam"], "Optimizer.")
+flags.DEFINE_float("learning_rate", 0.1, "Learning rate.")
+flags.DEFINE_integer("batch_size", 128, "Training batch size.")
+flags.DEFINE_bool("jit_compile", True, "Compile train steps with XLA.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+flags.DEFINE_integer("threads", 0, "Intra-op threads (0: all cores).")
+flags.DEFINE_integer("seed", 0, "Seed of the data stream, model initialization and choices.")
+# Outputs
+flags.DEFINE_string("run_dir", "runs/default", "Checkpoints, state, history and TensorBoard logs.")
+flags.DEFINE_string("export_dir", None, "SavedModel export (default: <run_dir>/export).")
+flags.DEFINE_bool("compact_export", False,
+                  "Export a model that ends sparse with physically smaller kernels.")
+flags.DEFINE_bool("restart", False, "Discard an existing run in --run_dir instead of resuming it.")
+flags.DEFINE_string("resume_from", None,
+                    "A .keras model to continue training on new data (recurring training).")
+flags.DEFINE_string("baseline_run", None, "A finished run dir to compare NE against.")
+flags.DEFINE_integer("verbose", 1, "Keras progress output (0 silent, 1 bar, 2 line per window).")
+
+
+class SettingsError(ValueError):
+    """An invalid flag combination, reported before any training."""
+
+
+def _int_list(name):
+    try:
+        return [int(v) for v in getattr(FLAGS, name)]
+    except ValueError:
+        raise SettingsError(f"--{name} must be comma-separated integers, got {getattr(FLAGS, name)}")
+
+
+def build_schedule():
+    try:
+        return _build_schedule()
+    except SettingsError:
+        raise
+    except ValueError as error:  # the schedule's own argument check
+        raise SettingsError(str(error)) from None
+
+
+def _build_schedule():
+    from agp_tf import schedules
+
+    name = FLAGS.schedule
+    present = lambda flag: FLAGS[flag].present  # noqa: E731
+    if name == "dense":
+        for flag in ("sparsity", "prune_start", "prune_end"):
+            if present(flag):
+                raise SettingsError(f"--{flag} has no effect with --schedule=dense")
+        return schedules.dense()
+    if name == "alternate":
+        for flag in ("prune_start", "prune_end"):
+            if present(flag):
+                raise SettingsError(f"--{flag} has no effect with --schedule=alternate")
+        return schedules.alternate(FLAGS.sparsity, FLAGS.phase_fraction)
+    if name == "pruning_only":
+        if present("prune_end"):
+            raise SettingsError("--prune_end has no effect with --schedule=pruning_only")
+        return schedules.pruning_only(FLAGS.sparsity, FLAGS.prune_start or 0.6)
+    if name == "growth_only":
+        if present("prune_start"):
+            raise SettingsError("--prune_start has no effect with --schedule=growth_only")
+        return schedules.growth_only(FLAGS.sparsity, FLAGS.prune_end or 0.4)
+    return schedules.dsd(FLAGS.sparsity, FLAGS.prune_start or 0.3, FLAGS.prune_end or 0.7)
+
+
+def check_settings(schedule):
+    """Flag combinations that cannot work, as one clear line each."""
+    if FLAGS.data != "synthetic" and not FLAGS.data_path:
+        raise SettingsError(f"--data={FLAGS.data} needs --data_path")
+    if FLAGS.data == "synthetic" and FLAGS.data_path:
+        raise SettingsError("--data_path is only read with --data=shards or --data=text")
+    if FLAGS.batch_size < 1 or FLAGS.window_rows < 1 or FLAGS.importance_batches < 1:
+        raise SettingsError("--batch_size, --window_rows and --importance_batches must be >= 1")
+    if FLAGS.data != "synthetic" and FLAGS.window_rows % FLAGS.batch_size:
+        raise SettingsError(
+            f"--window_rows ({FLAGS.window_rows}) must be a multiple of --batch_size "
+            f"({FLAGS.batch_size}) with --data={FLAGS.data}"
+        )
+    if FLAGS.compact_export and schedule.ends_dense:
+        raise SettingsError(
+            f"--compact_export needs a schedule that ends sparse (pruning_only); "
+            f"--schedule={FLAGS.schedule} ends dense"
+        )
+    if FLAGS.learning_rate <= 0:
+        raise SettingsError(f"--learning_rate must be > 0, got {FLAGS.learning_rate}")
+    if FLAGS.resume_from and not os.path.exists(FLAGS.resume_from):
+        raise SettingsError(f"--resume_from: {FLAGS.resume_from} does not exist")
+    if FLAGS.baseline_run and not os.path.exists(os.path.join(FLAGS.baseline_run, "summary.json")):
+        raise SettingsError(f"--baseline_run: no summary.json in {FLAGS.baseline_run}")
+    if FLAGS.criterion == "taylor" and FLAGS.importance_batches * FLAGS.batch_size > FLAGS.window_rows:
+        raise SettingsError(
+            f"--importance_batches x --batch_size ({FLAGS.importance_batches * FLAGS.batch_size}) "
+            f"exceeds --window_rows ({FLAGS.window_rows}): scoring reads batches of one window"
+        )
+    train_days = _int_list("synthetic_train_days")
+    _int_list("bottom_mlp")
+    _int_list("top_mlp")
+    if FLAGS.data == "synthetic" and FLAGS.synthetic_test_day in train_days:
+        raise SettingsError("--synthetic_test_day must not be one of --synthetic_train_days")
+
+
+def settings_dict():
+    """The flags that define a run (a run dir only resumes with equal ones)."""
+    names = [
+        "data", "data_path", "vocabulary", "window_rows", "synthetic_rows_per_day",
+        "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
+        "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
+        "prune_end", "criterion", "importance_batches", "growth", "compact", "optimizer",
+        "learning_rate", "batch_size", "jit_compile", "strategy", "seed", "resume_from",
+    ]
+    return {name: FLAGS[name].value for name in names}
+
+
+def make_source():
+    from agp_tf.data import windows
+    from agp_tf.data.synthetic import SyntheticCriteo
+
+    if FLAGS.data == "synthetic":
+        days = _int_list("synthetic_train_days")
+        stream = SyntheticCriteo(
+            seed=FLAGS.seed,
+            num_days=max(days + [FLAGS.synthetic_test_day]) + 1,
+            rows_per_day=FLAGS.synthetic_rows_per_day,
+            max_vocab_size=FLAGS.max_vocab_size or None,
+        )
+        return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, FLAGS.window_rows)
+    if FLAGS.data == "shards":
+        return windows.ShardWindows(FLAGS.data_path[0], FLAGS.window_rows, FLAGS.batch_size)
+    return windows.TextWindows(
+        FLAGS.data_path, FLAGS.window_rows, FLAGS.batch_size, vocabulary=FLAGS.vocabulary
+    )
+
+
+def make_strategy():
+    import tensorflow as tf
+
+    if FLAGS.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if FLAGS.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def compile_model(model, optimizer=None):
+    import keras
+
+    from agp_tf.metrics import ctr_metrics
+
+    if optimizer is None:
+        optimizer = {
+            "sgd": keras.optimizers.SGD,
+            "adagrad": keras.optimizers.Adagrad,
+            "adam": keras.optimizers.Adam,
+        }[FLAGS.optimizer](FLAGS.learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=ctr_metrics(),
+        jit_compile=FLAGS.jit_compile,
+    )
+    return model
+
+
+def format_summary(summary):
+    """The end-of-run table, one `| name | value |` row per figure."""
+    rows = [
+        ("schedule", summary["schedule"]),
+        ("test accuracy", f"{summary['test']['accuracy']:.4f}"),
+        ("test AUC", f"{summary['test']['auc']:.4f}"),
+        ("test BCE (log loss)", f"{summary['test']['bce']:.5f}"),
+        ("test NE", f"{summary['test']['ne']:.5f}"),
+        ("look-ahead BCE (mean over windows)", f"{summary['lookahead_bce']:.5f}"),
+        ("look-ahead NE (mean over windows)", f"{summary['lookahead_ne']:.5f}"),
+    ]
+    if summary.get("baseline_run"):
+        rows.append(("look-ahead NE vs baseline", f"{summary['lookahead_ne_vs_baseline']:+.3%}"))
+        rows.append(("test NE vs baseline", f"{summary['test_ne_vs_baseline']:+.3%}"))
+    rows += [
+        ("training FLOPs, actual", f"{summary['train_flops']:.4g}"),
+        ("training FLOPs, dense", f"{summary['dense_train_flops']:.4g}"),
+        ("training FLOPs change (measured)", f"{summary['train_flops_change']:+.2%}"),
+        ("training FLOPs change (predicted)", f"{summary['predicted_train_flops_change']:+.2%}"),
+        ("phase flips", str(summary["flips"])),
+        ("training wall-clock", f"{summary['train_seconds']:.1f} s"),
+        ("look-ahead eval wall-clock", f"{summary['lookahead_seconds']:.1f} s"),
+        ("total wall-clock", f"{summary['total_seconds']:.1f} s"),
+        ("TensorBoard logs", summary["tensorboard"]),
+        ("SavedModel export", summary["export_dir"]),
+        ("final .keras model", summary["final_model"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"| {'figure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def run():
+    started = time.perf_counter()
+    schedule = build_schedule()
+    check_settings(schedule)
+
+    import keras
+    import tensorflow as tf
+
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from agp_tf import flops, recurring
+    from agp_tf.callbacks import GrowPruneCallback
+    from agp_tf.export import compact_model, export_saved_model
+    from agp_tf.models.dlrm import build_dlrm
+
+    if FLAGS.restart and os.path.isdir(FLAGS.run_dir):
+        shutil.rmtree(FLAGS.run_dir)
+    keras.utils.set_random_seed(FLAGS.seed)
+    source = make_source()
+    strategy = make_strategy()
+    log_dir = os.path.join(FLAGS.run_dir, "tensorboard")
+    export_dir = FLAGS.export_dir or os.path.join(FLAGS.run_dir, "export")
+    final_model_path = os.path.join(FLAGS.run_dir, "final.keras")
+
+    def build_model():
+        if FLAGS.resume_from:
+            model = keras.models.load_model(FLAGS.resume_from)
+            return compile_model(model, optimizer=model.optimizer)
+        model = build_dlrm(
+            source.vocab_sizes,
+            embedding_dim=FLAGS.embedding_dim,
+            bottom_mlp=_int_list("bottom_mlp"),
+            top_mlp=_int_list("top_mlp"),
+            seed=FLAGS.seed,
+        )
+        return compile_model(model)
+
+    callback = GrowPruneCallback(
+        schedule,
+        importance_data=None,
+        importance_batches=FLAGS.importance_batches,
+        criterion=FLAGS.criterion,
+        log_dir=os.path.join(log_dir, "agp"),
+        batch_size=FLAGS.batch_size,
+        growth=FLAGS.growth,
+        seed=FLAGS.seed,
+        compact=FLAGS.compact,
+    )
+    os.makedirs(FLAGS.run_dir, exist_ok=True)
+    run = recurring.WindowedRun(
+        source,
+        FLAGS.run_dir,
+        FLAGS.batch_size,
+        settings_dict(),
+        callback,
+        extra_callbacks=[
+            keras.callbacks.CSVLogger(os.path.join(FLAGS.run_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+        ],
+        verbose=FLAGS.verbose,
+    )
+    with strategy.scope():
+        model = run.restore_or(build_model)
+    if FLAGS.resume_from and run.windows_done == 0:
+        callback.start_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    resumed_at = run.windows_done
+    print(
+        f"{'Resuming' if resumed_at else 'Starting'} {FLAGS.schedule} run in {FLAGS.run_dir}: "
+        f"{len(source.window_rows)} windows, {run.total_steps} steps"
+        + (f", {resumed_at} windows already done" if resumed_at else ""),
+        flush=True,
+    )
+    results = run.train(model)
+
+    test = recurring.evaluate(model, source.test(FLAGS.batch_size))
+    model.save(final_model_path)
+    if os.path.isdir(export_dir):
+        shutil.rmtree(export_dir)
+    exported = compact_model(model) if FLAGS.compact_export else model
+    export_saved_model(exported, export_dir)
+
+    counter = callback.counter
+    specs = flops.layer_specs(model)
+    predicted = flops.predict_relative_training_flops(specs, schedule, run.total_steps) - 1.0
+    summary = {
+        "schedule": repr(schedule),
+        "settings": settings_dict(),
+        "test": test,
+        "lookahead_bce": recurring.mean_lookahead(results, "bce"),
+        "lookahead_ne": recurring.mean_lookahead(results, "ne"),
+        "windows": [
+            {"index": r.index, "data": r.description, "rows": r.rows, **r.lookahead}
+            for r in results
+        ],
+        "train_flops": counter.actual,
+        "dense_train_flops": counter.dense,
+        "train_flops_change": counter.relative_change,
+        "predicted_train_flops_change": predicted,
+        "flips": len(callback.flips),
+        "train_seconds": sum(r.train_seconds for r in results),
+        "lookahead_seconds": sum(r.eval_seconds for r in results),
+        "total_seconds": time.perf_counter() - started,
+        "resumed_after_windows": resumed_at,
+        "tensorboard": log_dir,
+        "export_dir": export_dir,
+        "final_model": final_model_path,
+        "baseline_run": FLAGS.baseline_run,
+    }
+    if FLAGS.baseline_run:
+        with open(os.path.join(FLAGS.baseline_run, "summary.json")) as handle:
+            baseline = json.load(handle)
+        summary["lookahead_ne_vs_baseline"] = recurring.relative_change(
+            summary["lookahead_ne"], baseline["lookahead_ne"]
+        )
+        summary["test_ne_vs_baseline"] = recurring.relative_change(
+            test["ne"], baseline["test"]["ne"]
+        )
+    with open(os.path.join(FLAGS.run_dir, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=1)
+    print()
+    print(format_summary(summary))
+    return summary
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        run()
+    except SettingsError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -26,6 +26,12 @@ from agp_tf.callbacks import GrowPruneCallback  # noqa: E402
 from agp_tf.controller import FlipEvent, GrowPruneController  # noqa: E402
 from agp_tf.layers import MaskedDense  # noqa: E402
 
+# Registers every serializable class, so keras.models.load_model reads any
+# agp_tf model after a plain `import agp_tf`.
+from agp_tf import export as _export  # noqa: E402,F401
+from agp_tf import metrics as _metrics  # noqa: E402,F401
+from agp_tf.models import dlrm as _dlrm  # noqa: E402,F401
+
 __version__ = "0.1.0"
 
 __all__ = [

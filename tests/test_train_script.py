@@ -1,0 +1,172 @@
+"""End to end: scripts/train.py with small sizes, in subprocesses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import agp_tf  # noqa: F401  (registers the model's classes for load_model)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "scripts", "train.py")
+SMALL = [
+    "--synthetic_rows_per_day=2048", "--window_rows=512", "--synthetic_train_days=0,1",
+    "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
+    "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=0",
+    "--threads=1",
+]
+SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+served = tf.saved_model.load(sys.argv[1])
+data = np.load(sys.argv[2])
+out = served.signatures["serving_default"](
+    dense_features=tf.constant(data["dense"]), sparse_features=tf.constant(data["sparse"]))
+np.save(sys.argv[3], out["probabilities"].numpy())
+print(json.dumps(sorted(m for m in ("agp_tf", "keras_rs") if m in sys.modules)))
+"""
+
+
+def _train(run_dir, *flags, check=True):
+    result = subprocess.run(
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SMALL, *flags],
+        capture_output=True, text=True, timeout=600,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _summary(run_dir):
+    with open(os.path.join(run_dir, "summary.json")) as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    result = _train(run_dir)
+    return run_dir, result.stdout
+
+
+def test_summary_flops_match_prediction(finished_run):
+    run_dir, stdout = finished_run
+    summary = _summary(run_dir)
+    assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"], rel=1e-9)
+    assert summary["train_flops_change"] < -0.2
+    assert summary["flips"] == 4
+    assert len(summary["windows"]) == 8
+    for name in ("accuracy", "auc", "bce", "ne"):
+        assert np.isfinite(summary["test"][name])
+    assert "| training FLOPs change (measured)" in stdout
+    assert "| look-ahead NE (mean over windows)" in stdout
+
+
+def test_export_serves_without_agp_tf_and_matches_the_model(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    import keras
+
+    from agp_tf.data.synthetic import SyntheticCriteo
+
+    batch = SyntheticCriteo(seed=0, num_days=3, rows_per_day=2048, max_vocab_size=500).day(2, 256)
+    model = keras.models.load_model(os.path.join(run_dir, "final.keras"))
+    expected = keras.ops.convert_to_numpy(model(batch.features()))
+    np.savez(tmp_path / "data.npz", dense=batch.dense, sparse=batch.sparse)
+    (tmp_path / "serve.py").write_text(SERVE)
+    served = subprocess.run(
+        [sys.executable, str(tmp_path / "serve.py"), os.path.join(run_dir, "export"),
+         str(tmp_path / "data.npz"), str(tmp_path / "out.npy")],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=300,
+    )
+    assert served.returncode == 0, served.stderr[-2000:]
+    assert json.loads(served.stdout.strip().splitlines()[-1]) == []
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    cli = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
+         os.path.join(run_dir, "export"), "--all"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert "serving_default" in cli.stdout and "sparse_features" in cli.stdout
+
+
+def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    import keras
+
+    saved = keras.models.load_model(os.path.join(run_dir, "final.keras"))
+    steps_before = int(keras.ops.convert_to_numpy(saved.optimizer.iterations))
+    recurring = str(tmp_path / "recurring")
+    _train(recurring, f"--resume_from={os.path.join(run_dir, 'final.keras')}",
+           "--schedule=dense", "--synthetic_train_days=3", "--synthetic_test_day=4")
+    model = keras.models.load_model(os.path.join(recurring, "final.keras"))
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == steps_before + 4 * 8
+    assert len(_summary(recurring)["windows"]) == 4
+
+
+def _masks_and_step(path):
+    import keras
+
+    model = keras.models.load_model(path)
+    masks = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights if w.name == "mask"}
+    return masks, int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp_path):
+    reference_dir, _ = finished_run
+    run_dir = str(tmp_path / "killed")
+    process = subprocess.Popen(
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SMALL],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    state_path = os.path.join(run_dir, "state.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if os.path.exists(state_path):
+            with open(state_path) as handle:
+                if json.load(handle)["windows_done"] >= 3:  # inside the first sparse phase
+                    break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with open(state_path) as handle:
+        done = json.load(handle)["windows_done"]
+    assert 3 <= done < 8
+
+    checkpoint = f"checkpoint-{done}.keras"
+    masks, step = _masks_and_step(os.path.join(run_dir, checkpoint))
+    assert step == done * 8
+    assert any(not m.all() for m in masks.values()) or done >= 4
+
+    _train(run_dir)
+    resumed = _summary(run_dir)
+    reference = _summary(reference_dir)
+    assert resumed["resumed_after_windows"] == done
+    for name in ("accuracy", "auc", "bce", "ne"):
+        assert resumed["test"][name] == pytest.approx(reference["test"][name], rel=1e-5, abs=1e-6)
+    assert resumed["train_flops"] == reference["train_flops"]
+    assert [w["bce"] for w in resumed["windows"]] == pytest.approx(
+        [w["bce"] for w in reference["windows"]], rel=1e-5
+    )
+
+
+def test_invalid_flags_fail_before_training_with_one_line(tmp_path):
+    for flags, message in [
+        (["--schedule=dense", "--sparsity=0.5"], "--sparsity has no effect"),
+        (["--sparsity=1.5"], "sparsity=1.5"),
+        (["--data=shards"], "--data=shards needs --data_path"),
+        (["--compact_export"], "ends dense"),
+        (["--synthetic_test_day=1"], "--synthetic_test_day"),
+    ]:
+        result = _train(str(tmp_path / "bad"), *flags, check=False)
+        assert result.returncode == 2, flags
+        lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
+        assert len(lines) == 1 and message in lines[0], (flags, result.stderr[-1000:])
+        assert not os.path.exists(tmp_path / "bad" / "state.json")

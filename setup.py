@@ -28,7 +28,7 @@ setuptools.setup(
         "keras>=3.13,<4",
         "tensorboard>=2.21,<2.22",
         "keras-rs>=0.4,<0.5",
-        "absl-py>=2.1",
+        "absl-py>=1.2",  # the peers extra (TFMOT 0.8) needs absl-py 1.x
         "numpy>=1.26",
     ],
     extras_require={

@@ -37,9 +37,9 @@ flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards", "text"],
                   "(scripts/preprocess.py output) or raw Criteo text.")
 flags.DEFINE_list("data_path", [], "Shards directory (--data=shards) or text files (--data=text).")
 flags.DEFINE_string("vocabulary", None, "Saved vocabulary for --data=text (default: build one).")
-flags.DEFINE_integer("window_rows", 40_000,
+flags.DEFINE_integer("window_rows", 50_000,
                      "Rows per look-ahead window (evaluate on it, then train on it).")
-flags.DEFINE_integer("synthetic_rows_per_day", 80_000, "Synthetic rows per day.")
+flags.DEFINE_integer("synthetic_rows_per_day", 150_000, "Synthetic rows per day.")
 flags.DEFINE_list("synthetic_train_days", ["0", "1", "2", "3", "4", "5"],
                   "Synthetic days to train on, in order.")
 flags.DEFINE_integer("synthetic_test_day", 6, "Synthetic day held out for the final test.")

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, topology
-from agp_tf.controller import FlipEvent, GrowPruneController
+from agp_tf import flops, importance, topology
+from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
 from agp_tf.layers import MaskedDense
 
 
@@ -71,6 +71,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
         start_step=0,
     ):
         super().__init__()
+        importance.check_criterion(criterion)  # fail at construction, not in fit
+        if growth not in GROWTH_MODES:
+            raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
         self.compact = compact
         self.start_step = start_step
         self.schedule = schedule

@@ -175,3 +175,10 @@ def test_compiled_functions_are_reused_across_phases_of_equal_shape():
     assert phases[0] is not phases[1]  # dense vs sparse
     assert phases[0] is phases[2] is phases[4]  # every dense phase: one function
     assert phases[1] is phases[3]  # both sparse phases: one function
+
+
+def test_bad_arguments_fail_at_construction():
+    with pytest.raises(ValueError, match="criterion='l2'"):
+        agp_tf.GrowPruneCallback(schedules.alternate(0.5), [], criterion="l2")
+    with pytest.raises(ValueError, match="growth='none'"):
+        agp_tf.GrowPruneCallback(schedules.alternate(0.5), [], growth="none")

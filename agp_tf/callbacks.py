@@ -23,7 +23,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
     summed over steps, times `batch_size` when given), `relative_train_flops`
     (actual / dense - 1, negative = saving), and per prunable layer
     `<name>/sparsity`, `<name>/active_units`. The progress bar also shows
-    `sparsity` per batch.
+    `sparsity` and `phase` per batch.
 
     With `log_dir`, the same scalars go to TensorBoard under `agp/`, plus a
     histogram of the importance scores of every layer at each prune.
@@ -183,8 +183,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
         # Steps actually run (more than one with steps_per_execution > 1).
         steps = self.controller.step - self._step_at_begin
         self.counter.add_steps(self.controller.flops_per_sample, steps * (self.batch_size or 1))
-        if logs is not None:
+        if logs is not None:  # shown by the progress bar
             logs["sparsity"] = self.controller.applied_sparsity
+            logs["phase"] = self._phase_of_last_step()
 
     def on_epoch_end(self, epoch, logs=None):
         scalars = self.scalars()
@@ -228,11 +229,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
     def scalars(self):
         """The current sparsity and FLOPs figures, as a flat dict of floats."""
         controller = self.controller
-        # The phase of the last step run, not of the next one.
-        progress = max(controller.step - 1 - controller.start_step, 0) / controller.total_steps
         values = {
             "sparsity": float(controller.applied_sparsity),
-            "phase": float(controller.schedule.phase_index(progress)),
+            "phase": self._phase_of_last_step(),
             "train_flops_per_sample": float(controller.flops_per_sample),
             "cumulative_train_flops": float(self.counter.actual),
             "dense_train_flops": float(self.counter.dense),
@@ -242,6 +241,12 @@ class GrowPruneCallback(keras.callbacks.Callback):
             values[f"{layer.name}/sparsity"] = float(layer.sparsity)
             values[f"{layer.name}/active_units"] = float(controller.active_units[layer.name])
         return values
+
+    def _phase_of_last_step(self):
+        """Index of the schedule phase of the last step run (not the next one)."""
+        controller = self.controller
+        progress = max(controller.step - 1 - controller.start_step, 0) / controller.total_steps
+        return float(controller.schedule.phase_index(progress))
 
     def _write_scalars(self, scalars, step):
         if self._writer is None:

@@ -132,6 +132,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self.controller.importance_data = self.importance_data
             self.controller.sync_from_masks()
             self.controller.needs_recompile |= self.controller._apply_compact_plans()
+        self._step = self.controller.step
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
@@ -171,8 +172,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.controller.needs_recompile = False
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._step_at_begin = self.controller.step
-        event = self.controller.on_step_begin(self._step_at_begin)
+        event = self.controller.on_step_begin(self._step)
         if event is not None:
             self.flips.append(event)
             self._write_flip(event)
@@ -180,9 +180,13 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 self._rebuild_functions()
 
     def on_train_batch_end(self, batch, logs=None):
-        # Steps actually run (more than one with steps_per_execution > 1).
-        steps = self.controller.step - self._step_at_begin
-        self.counter.add_steps(self.controller.flops_per_sample, steps * (self.batch_size or 1))
+        # One read of the optimizer's step per batch; more than one step may
+        # have run (steps_per_execution > 1).
+        step = self.controller.step
+        self.counter.add_steps(
+            self.controller.flops_per_sample, (step - self._step) * (self.batch_size or 1)
+        )
+        self._step = step
         if logs is not None:  # shown by the progress bar
             logs["sparsity"] = self.controller.applied_sparsity
             logs["phase"] = self._phase_of_last_step()
@@ -191,7 +195,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         scalars = self.scalars()
         if logs is not None:
             logs.update(scalars)
-        self._write_scalars(scalars, self.controller.step)
+        self._write_scalars(scalars, self._step)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
@@ -245,7 +249,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
     def _phase_of_last_step(self):
         """Index of the schedule phase of the last step run (not the next one)."""
         controller = self.controller
-        progress = max(controller.step - 1 - controller.start_step, 0) / controller.total_steps
+        progress = max(self._step - 1 - controller.start_step, 0) / controller.total_steps
         return float(controller.schedule.phase_index(progress))
 
     def _write_scalars(self, scalars, step):

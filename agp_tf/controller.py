@@ -210,7 +210,7 @@ class GrowPruneController:
             )
         self.specs = flops.layer_specs(model)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
-        self._terms_fn = None
+        self._terms_fns = {}  # compact plan signature -> traced scoring function
         self.compact = bool(compact)
         # Growth-only starts sparse before any training: nothing to score.
         self._untrained = self.step_or_zero() == 0
@@ -263,8 +263,6 @@ class GrowPruneController:
             if layer.compact_plan != plan or layer.compact_producer is not producer:
                 layer.set_compact_plan(plan, producer)
                 changed = True
-        if changed:
-            self._terms_fn = None  # traced under the old plans
         return changed
 
     def target_sparsity(self, step):
@@ -366,8 +364,16 @@ class GrowPruneController:
         return self._taylor_scores()
 
     def _taylor_scores(self):
-        if self._terms_fn is None:
-            self._terms_fn = tf.function(self._batch_terms, reduce_retracing=True)
+        # Traced per set of compact plans (static state baked into a trace),
+        # and kept: the prunes of a schedule usually share the dense plans.
+        signature = tuple(
+            (layer.name, getattr(layer, "compact_plan", None))
+            for layer in topology.dense_layers(self.model)
+        )
+        terms_fn = self._terms_fns.get(signature)
+        if terms_fn is None:
+            terms_fn = tf.function(self._batch_terms, reduce_retracing=True)
+            self._terms_fns[signature] = terms_fn
         iterator = iter(self.importance_data)
         totals = [np.zeros(layer.units, dtype=np.float64) for layer in self.layers]
         for batch_index in range(self.importance_batches):
@@ -382,7 +388,7 @@ class GrowPruneController:
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
                 raise ValueError("`importance_data` must yield labelled (x, y) batches.")
-            terms = self._terms_fn(x, y, sample_weight)
+            terms = terms_fn(x, y, sample_weight)
             for index, term in enumerate(terms):
                 # Square per batch, then add over batches.
                 totals[index] += np.square(np.asarray(term, dtype=np.float64))

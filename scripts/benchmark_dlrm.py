@@ -47,8 +47,11 @@ flags.DEFINE_list("batch_sizes", ["128", "2048"], "Batch sizes to measure.")
 flags.DEFINE_list("jit_compile", ["true", "false"], "jit_compile settings to measure.")
 flags.DEFINE_list("embeddings", ["fused", "separate"], "Embedding layouts to measure.")
 flags.DEFINE_enum(
-    "data", "memory", ["memory", "shards"], "memory: pre-built in-memory batches; "
-    "shards: agp_tf.data.shards.shard_dataset(--shards_dir, --shards_split)."
+    "data", "memory", ["memory", "shards", "shards_in_memory"],
+    "memory: pre-built in-memory batches of random ids; shards: "
+    "agp_tf.data.shards.shard_dataset(--shards_dir, --shards_split); shards_in_memory: the "
+    "same rows as --data=shards, loaded into memory once and cycled as pre-built batches "
+    "(the fair in-memory baseline for shards: same ids, same tables)."
 )
 flags.DEFINE_string("shards_dir", None, "Preprocessed directory for --data=shards.")
 flags.DEFINE_string("shards_split", "train", "Split read with --data=shards.")
@@ -130,6 +133,19 @@ def _memory_dataset(tf, np, vocab_sizes, batch_size):
     return ds.repeat().prefetch(2)
 
 
+def _shards_in_memory_dataset(tf, batch_size):
+    """The shard rows, read once into memory and cycled as whole batches."""
+    from agp_tf.data import shards
+
+    features, labels = shards.read_split(FLAGS.shards_dir, FLAGS.shards_split)
+    rows = (len(labels) // batch_size) * batch_size
+    if rows == 0:
+        raise app.UsageError(f"Split {FLAGS.shards_split!r} has fewer rows than one batch.")
+    batched = lambda a: a[:rows].reshape((rows // batch_size, batch_size) + a.shape[1:])  # noqa: E731
+    data = ({k: batched(v) for k, v in features.items()}, batched(labels))
+    return tf.data.Dataset.from_tensor_slices(data).repeat().prefetch(2)
+
+
 def _shards_dataset(batch_size):
     from agp_tf.data import shards
 
@@ -152,7 +168,7 @@ def _shards_dataset(batch_size):
 def _vocab_sizes():
     from agp_tf.data.features import CRITEO_KAGGLE_VOCAB_SIZES
 
-    if FLAGS.data == "shards":
+    if FLAGS.data in ("shards", "shards_in_memory"):
         from agp_tf.data import shards
 
         return [int(n) for n in shards.load_metadata(FLAGS.shards_dir)["table_sizes"]]
@@ -184,6 +200,8 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
     )
     if FLAGS.data == "memory":
         dataset = _memory_dataset(tf, np, vocab_sizes, batch_size)
+    elif FLAGS.data == "shards_in_memory":
+        dataset = _shards_in_memory_dataset(tf, batch_size)
     else:
         dataset = _shards_dataset(batch_size)
 
@@ -243,9 +261,11 @@ def _markdown(results):
 
 def main(argv):
     del argv
-    if FLAGS.data == "shards":
+    if FLAGS.data in ("shards", "shards_in_memory"):
         if not FLAGS.shards_dir:
-            raise app.UsageError("--data=shards needs --shards_dir (a preprocessed directory).")
+            raise app.UsageError(
+                f"--data={FLAGS.data} needs --shards_dir (a preprocessed directory)."
+            )
         try:
             from agp_tf.data import shards  # noqa: F401
         except ImportError as e:
@@ -324,7 +344,7 @@ def main(argv):
                 "vocab_sizes": vocab_sizes,
                 "data": FLAGS.data,
                 "shards_dir": FLAGS.shards_dir,
-                "shards_split": FLAGS.shards_split if FLAGS.data == "shards" else None,
+                "shards_split": FLAGS.shards_split if FLAGS.data != "memory" else None,
                 "steps": FLAGS.steps,
                 "warmup_steps": FLAGS.warmup_steps,
                 "steps_per_execution": FLAGS.steps_per_execution,

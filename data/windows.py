@@ -15,12 +15,9 @@ Sources: `SyntheticWindows` (the drifting synthetic stream),
 text, parsed on the fly).
 """
 
-import math
-
 import tensorflow as tf
 
 from agp_tf.data import criteo, shards
-from agp_tf.data.synthetic import SyntheticCriteo
 
 
 def _check_positive(name, value):
@@ -190,9 +187,4 @@ class TextWindows(_SkipTakeWindows):
         return self._stream("test", batch_size)
 
 
-def total_steps(window_rows, batch_size):
-    """Training steps over all windows (a short last batch is a step too)."""
-    return sum(math.ceil(rows / batch_size) for rows in window_rows)
-
-
-__all__ = ["SyntheticWindows", "ShardWindows", "TextWindows", "SyntheticCriteo", "total_steps"]
+__all__ = ["SyntheticWindows", "ShardWindows", "TextWindows"]

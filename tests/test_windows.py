@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from agp_tf.data import shards
+from agp_tf.data.features import DENSE_KEY, SPARSE_KEY
+from agp_tf.data.synthetic import SyntheticCriteo
+from agp_tf.data.windows import ShardWindows, SyntheticWindows
+
+
+def _stream():
+    return SyntheticCriteo(seed=3, num_days=3, rows_per_day=1000, max_vocab_size=200)
+
+
+def _concat(dataset):
+    parts = list(dataset.as_numpy_iterator())
+    features = {k: np.concatenate([p[0][k] for p in parts]) for k in (DENSE_KEY, SPARSE_KEY)}
+    return features, np.concatenate([p[1] for p in parts])
+
+
+def test_synthetic_windows_cover_the_days_in_order():
+    stream = _stream()
+    source = SyntheticWindows(stream, [0, 1], test_day=2, window_rows=400)
+    assert source.window_rows == [400, 400, 200, 400, 400, 200]
+    assert source.describe(3) == "day 1 rows 0-400"
+    features, labels = _concat(source.window(4, batch_size=64))
+    expected = stream.rows(1, 400, 800)
+    np.testing.assert_array_equal(labels, expected.labels)
+    np.testing.assert_array_equal(features[SPARSE_KEY], expected.sparse)
+    test_features, test_labels = _concat(source.test(batch_size=128))
+    np.testing.assert_array_equal(test_labels, stream.day(2).labels)
+    assert source.vocab_sizes == list(stream.vocab_sizes)
+
+
+def test_synthetic_windows_validate():
+    with pytest.raises(ValueError, match="window_rows=0"):
+        SyntheticWindows(_stream(), [0], 2, 0)
+    with pytest.raises(ValueError, match="rows_per_day=5000"):
+        SyntheticWindows(_stream(), [0], 2, 100, rows_per_day=5000)
+
+
+def test_shard_windows_are_consecutive_batches_of_the_train_split(tmp_path):
+    stream = _stream()
+    text = str(tmp_path / "train.txt")
+    stream.write_tsv(text, days=[0, 1, 2])
+    out = str(tmp_path / "shards")
+    shards.preprocess([text], out)
+    source = ShardWindows(out, window_rows=256, batch_size=64)
+    train_features, train_labels = shards.read_split(out, "train")
+    assert sum(source.window_rows) == len(train_labels)
+    features, labels = _concat(source.window(1, 64))
+    np.testing.assert_array_equal(labels, train_labels[256:512])
+    np.testing.assert_array_equal(features[DENSE_KEY], train_features[DENSE_KEY][256:512])
+    with pytest.raises(ValueError, match="multiple of the batch size 64"):
+        ShardWindows(out, window_rows=100, batch_size=64)
+    with pytest.raises(ValueError, match="batch_size=32"):
+        source.window(0, 32)

@@ -133,6 +133,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self.controller.sync_from_masks()
             self.controller.needs_recompile |= self.controller._apply_compact_plans()
         self._step = self.controller.step
+        self._next_check = self._step  # check at the first step
+        self._batch_logs = None
+        self._steps_per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
@@ -172,26 +175,37 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.controller.needs_recompile = False
 
     def on_train_batch_begin(self, batch, logs=None):
+        # The schedule only changes at phase boundaries: skip the check between.
+        if self._step < self._next_check:
+            return
         event = self.controller.on_step_begin(self._step)
+        self._next_check = self.controller.next_boundary_step(self._step)
         if event is not None:
             self.flips.append(event)
             self._write_flip(event)
             if event.recompile:
                 self._rebuild_functions()
+            self._batch_logs = None
 
     def on_train_batch_end(self, batch, logs=None):
-        # One read of the optimizer's step per batch; more than one step may
-        # have run (steps_per_execution > 1).
-        step = self.controller.step
+        if self._steps_per_call == 1:
+            step = self._step + 1  # no read of the optimizer's step: it costs a sync
+        else:  # the last call of an epoch may run fewer steps
+            step = self.controller.step
         self.counter.add_steps(
             self.controller.flops_per_sample, (step - self._step) * (self.batch_size or 1)
         )
         self._step = step
         if logs is not None:  # shown by the progress bar
-            logs["sparsity"] = self.controller.applied_sparsity
-            logs["phase"] = self._phase_of_last_step()
+            if self._batch_logs is None or self._step >= self._next_check:
+                self._batch_logs = {
+                    "sparsity": self.controller.applied_sparsity,
+                    "phase": self._phase_of_last_step(),
+                }
+            logs.update(self._batch_logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._step = self.controller.step  # re-sync once per epoch
         scalars = self.scalars()
         if logs is not None:
             logs.update(scalars)

@@ -270,6 +270,16 @@ class GrowPruneController:
             raise ValueError("`total_steps` is not set.")
         return self.schedule(max(step - self.start_step, 0) / self.total_steps)
 
+    def next_boundary_step(self, step):
+        """The first step after `step` at which the schedule's phase can change."""
+        import math
+
+        for start, _ in self.schedule.boundaries:
+            boundary = self.start_step + math.ceil(start * self.total_steps - 1e-9)
+            if boundary > step:
+                return boundary
+        return float("inf")
+
     def _matches(self, sparsity):
         return all(
             self.active_units[layer.name] == importance.num_kept(layer.units, sparsity)

@@ -62,3 +62,15 @@ def test_prediction_equals_counter_of_a_real_run(schedule):
     assert callback.counter.relative_change == pytest.approx(predicted - 1.0, rel=1e-12)
     assert callback.counter.relative_change < -0.1
     assert callback.counter.dense == 30 * 32 * flops.training_flops_per_sample(flops.layer_specs(model))
+
+
+def test_counter_with_several_steps_per_execution():
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy", steps_per_execution=5)
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)  # 10 steps per epoch, flips at multiples of 5
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), data, importance_batches=2)
+    model.fit(data, epochs=5, callbacks=[callback], verbose=0)
+    assert [e.step for e in callback.flips] == [10, 20, 30, 40]
+    predicted = flops.predict_relative_training_flops(flops.layer_specs(model), callback.schedule, 50)
+    assert callback.counter.relative_change == pytest.approx(predicted - 1.0, rel=1e-12)

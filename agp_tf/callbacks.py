@@ -12,9 +12,10 @@ from agp_tf.layers import MaskedDense
 class GrowPruneCallback(keras.callbacks.Callback):
     """Runs a `GrowPruneController` from `model.fit`.
 
-    Before every train step it asks the controller for a phase flip (at the
-    step given by the optimizer's `iterations`, so it survives checkpoints
-    and repeated `fit` calls), and it counts training FLOPs.
+    At each phase boundary of the schedule it asks the controller for a
+    phase flip (steps count from the optimizer's `iterations`, so they
+    survive checkpoints and repeated `fit` calls), and after every batch it
+    counts training FLOPs.
 
     At the end of each epoch it adds to `logs` (so `History`, `CSVLogger` and
     the progress bar see them; put this callback before those):
@@ -131,7 +132,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self.controller.total_steps = total_steps
             self.controller.importance_data = self.importance_data
             self.controller.sync_from_masks()
-            self.controller.needs_recompile |= self.controller._apply_compact_plans()
+            self.controller.needs_recompile |= self.controller.apply_compact_plans()
         self._step = self.controller.step
         self._next_check = self._step  # check at the first step
         self._batch_logs = None

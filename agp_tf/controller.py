@@ -34,6 +34,7 @@ when. `GrowPruneCallback` does it for `fit`; a custom loop must rebuild its
 
 import dataclasses
 import logging
+import math
 import time
 
 import keras
@@ -216,7 +217,7 @@ class GrowPruneController:
         self._untrained = self.step_or_zero() == 0
         self.sync_from_masks()
         # True when plans changed since the caller last re-traced.
-        self.needs_recompile = self._apply_compact_plans()
+        self.needs_recompile = self.apply_compact_plans()
 
     @staticmethod
     def _check_total_steps(total_steps):
@@ -252,7 +253,7 @@ class GrowPruneController:
             self.specs, flops.current_active_units(self.model)
         )
 
-    def _apply_compact_plans(self):
+    def apply_compact_plans(self):
         """Sets each MaskedDense's plan from the masks; True if any changed."""
         plans = topology.compact_plans(self.model) if self.compact else {}
         changed = False
@@ -272,8 +273,6 @@ class GrowPruneController:
 
     def next_boundary_step(self, step):
         """The first step after `step` at which the schedule's phase can change."""
-        import math
-
         for start, _ in self.schedule.boundaries:
             boundary = self.start_step + math.ceil(start * self.total_steps - 1e-9)
             if boundary > step:
@@ -338,7 +337,7 @@ class GrowPruneController:
                     grown[reopen] = True
                     self._grow(layer, grown)
         self.sync_from_masks()
-        recompile = self._apply_compact_plans()
+        recompile = self.apply_compact_plans()
         event = FlipEvent(
             step=step,
             from_sparsity=before,

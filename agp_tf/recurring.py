@@ -25,7 +25,6 @@ import time
 import keras
 import numpy as np
 
-from agp_tf.callbacks import GrowPruneCallback
 
 STATE_FILE = "state.json"
 

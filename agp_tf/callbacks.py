@@ -4,18 +4,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, importance, topology
+from agp_tf import flops, importance
 from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
-from agp_tf.layers import MaskedDense
 
 
 class GrowPruneCallback(keras.callbacks.Callback):
     """Runs a `GrowPruneController` from `model.fit`.
 
     At each phase boundary of the schedule it asks the controller for a
-    phase flip (steps count from the optimizer's `iterations`, so they
-    survive checkpoints and repeated `fit` calls), and after every batch it
-    counts training FLOPs.
+    phase flip, and after every batch it counts training FLOPs. The callback
+    owns the step count: the batches that finished training (times
+    `steps_per_execution`, or the optimizer's advance when that is smaller),
+    starting at `start_step`. It goes on across repeated `fit` calls and
+    into `get_state()` for resumed runs. (`optimizer.iterations` is not
+    used: without XLA Keras advances it once more than the steps trained at
+    the end of each epoch over data of unknown length.)
+
+    The schedule's length is fixed at the first `fit`: `total_steps`, or
+    `epochs * steps` of that `fit`. A later `fit` continues that schedule;
+    one whose own `epochs * steps` says another length raises unless
+    `total_steps` was given.
 
     At the end of each epoch it adds to `logs` (so `History`, `CSVLogger` and
     the progress bar see them; put this callback before those):
@@ -45,7 +53,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
         compact: Run sparse phases compactly, multiplying only the kept
             blocks of the kernels (default). The model's train, test and
             predict functions are rebuilt at each flip.
-        start_step: Global step at which the schedule starts (see
+        start_step: Step count at which the schedule starts (e.g. the
+            optimizer's iterations of a model resumed for recurring
+            training).
+        links: Producer -> consumer links for subclassed models (see
             `GrowPruneController`).
 
     Example:
@@ -70,8 +81,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
         seed=0,
         compact=True,
         start_step=0,
+        links=None,
     ):
         super().__init__()
+        self.links = links
         importance.check_criterion(criterion)  # fail at construction, not in fit
         if growth not in GROWTH_MODES:
             raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
@@ -93,6 +106,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self._pending_state = None
         self._functions = {}  # plan signature -> (train, test, predict) functions
         self._signature = None
+        self._step = None  # steps trained so far, counted here
+        self._fit_total_steps = None  # the schedule length fixed by the first fit
 
     # ---- set-up -------------------------------------------------------------
 
@@ -107,7 +122,16 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 "steps (a dataset of unknown length?). Pass total_steps= to the callback or "
                 "steps_per_epoch= to fit."
             )
-        return int(steps) * int(epochs)
+        total = int(steps) * int(epochs)
+        if self._fit_total_steps is not None and total != self._fit_total_steps:
+            raise ValueError(
+                f"This GrowPruneCallback's schedule was laid out over {self._fit_total_steps} "
+                f"steps by its first fit, but this fit plans {total} (epochs * steps). Pass "
+                "total_steps= to the callback for a schedule that spans several fit calls, "
+                "or use a new callback for a new schedule."
+            )
+        self._fit_total_steps = total
+        return total
 
     def on_train_begin(self, logs=None):
         total_steps = self._resolve_total_steps()
@@ -123,6 +147,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 seed=self.seed,
                 compact=self.compact,
                 start_step=self.start_step,
+                links=self.links,
             )
             self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
             if self._pending_state is not None:
@@ -133,24 +158,26 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self.controller.importance_data = self.importance_data
             self.controller.sync_from_masks()
             self.controller.needs_recompile |= self.controller.apply_compact_plans()
-        self._step = self.controller.step
+        # Unsupported optimizer state is an error now, not at the first prune.
+        self.controller.check_optimizer()
+        if self._step is None:
+            self._step = int(self.start_step)
         self._next_check = self._step  # check at the first step
         self._batch_logs = None
         self._steps_per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        self._iterations_before = None
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
         if self.log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
-    # ---- per step -----------------------------------------------------------
+    @property
+    def step(self):
+        """Steps trained so far (from `start_step`), as this callback counted them."""
+        return self._step if self._step is not None else int(self.start_step)
 
-    def _plan_signature(self):
-        return tuple(
-            (layer.name, layer.compact_plan, getattr(layer.compact_producer, "name", None))
-            for layer in topology.dense_layers(self.model)
-            if isinstance(layer, MaskedDense)
-        )
+    # ---- per step -----------------------------------------------------------
 
     def _rebuild_functions(self, reuse=True):
         """Points the model's train/test/predict functions at the current plans.
@@ -164,7 +191,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         names = ("train_function", "test_function", "predict_function")
         if reuse and self._signature is not None:
             self._functions[self._signature] = tuple(getattr(model, n, None) for n in names)
-        self._signature = self._plan_signature()
+        self._signature = self.controller.plan_signature()
         cached = self._functions.get(self._signature) if reuse else None
         if cached is not None and cached[0] is not None:
             for name, function in zip(names, cached):
@@ -187,12 +214,18 @@ class GrowPruneCallback(keras.callbacks.Callback):
             if event.recompile:
                 self._rebuild_functions()
             self._batch_logs = None
+        if self._steps_per_call > 1:
+            self._iterations_before = self.controller.step
 
     def on_train_batch_end(self, batch, logs=None):
         if self._steps_per_call == 1:
             step = self._step + 1  # no read of the optimizer's step: it costs a sync
-        else:  # the last call of an epoch may run fewer steps
-            step = self.controller.step
+        else:
+            # The last call of an epoch may run fewer steps than a full
+            # execution; the optimizer's advance tells (it can only be
+            # one too many without XLA on a call that ran out of data).
+            advance = self.controller.step - self._iterations_before
+            step = self._step + max(0, min(self._steps_per_call, advance))
         self.counter.add_steps(
             self.controller.flops_per_sample, (step - self._step) * (self.batch_size or 1)
         )
@@ -206,7 +239,6 @@ class GrowPruneCallback(keras.callbacks.Callback):
             logs.update(self._batch_logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._step = self.controller.step  # re-sync once per epoch
         scalars = self.scalars()
         if logs is not None:
             logs.update(scalars)
@@ -219,9 +251,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
     # ---- resumable state ----------------------------------------------------
 
     def get_state(self):
-        """JSON-able state a resumed run needs: the FLOPs counter and past flips."""
+        """JSON-able state a resumed run needs: steps, the FLOPs counter and past flips."""
         return {
             "start_step": self.start_step,
+            "step": self._step,
             "counter": self.counter.get_state() if self.counter else None,
             "flips": [
                 {"step": e.step, "from_sparsity": e.from_sparsity,
@@ -233,6 +266,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
     def set_state(self, state):
         """Restores `get_state()` output; the counter is applied at train begin."""
         self.start_step = state.get("start_step", self.start_step)
+        self._step = state.get("step", self._step)
         self.flips = [
             FlipEvent(f["step"], f["from_sparsity"], f["to_sparsity"], {}, {}, f["seconds"])
             for f in state.get("flips", [])
@@ -263,9 +297,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
 
     def _phase_of_last_step(self):
         """Index of the schedule phase of the last step run (not the next one)."""
-        controller = self.controller
-        progress = max(self._step - 1 - controller.start_step, 0) / controller.total_steps
-        return float(controller.schedule.phase_index(progress))
+        return float(self.controller.phase_index(max(self._step - 1, 0)))
 
     def _write_scalars(self, scalars, step):
         if self._writer is None:

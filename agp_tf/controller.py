@@ -12,14 +12,25 @@ these. At a sparse -> dense flip it reopens them with fresh optimizer slots.
 Regrowth (`growth=`):
 
 - `"zero_output"` (default): the regrown neuron's outgoing weights (the
-  consumer's kernel rows) start at zero, its incoming weights are drawn anew
-  from the layer's kernel initializer and its bias is zero. Its contribution
+  consumer's kernel rows) start at zero, its incoming weights are new draws
+  from the layer's kernel initializer, seeded from `(seed, step, layer)`,
+  and its bias is zero. Its contribution
   to the model output starts at exactly zero (the function is unchanged at
   growth) and it learns from there.
 - `"zero"`: incoming weights and bias start at zero as well. With ReLU (and
   any activation whose derivative at 0 is 0 in TensorFlow) such a neuron
   gets exactly zero gradient and never trains again; offered to reproduce
   the literal rule and to show that effect.
+
+Consumers are read from the functional graph, through merges and
+pass-through layers (`agp_tf.topology`); for a subclassed model pass
+`links=` (the controller refuses to guess).
+
+Steps: `on_step_begin(step)` takes the caller's count of steps trained
+(`GrowPruneCallback` counts finished batches); without an argument it reads
+`optimizer.iterations`, which Keras advances once more than the steps run
+at the end of each epoch over data of unknown length when not compiled
+with XLA.
 
 Growth-only schedules start sparse before anything is trained: the first
 kept neurons are then chosen at random from `seed`.
@@ -34,14 +45,13 @@ when. `GrowPruneCallback` does it for `fit`; a custom loop must rebuild its
 
 import dataclasses
 import logging
-import math
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, importance, topology
+from agp_tf import flops, importance, optimizer_state, topology
 
 GROWTH_MODES = ("zero_output", "zero")
 
@@ -72,44 +82,19 @@ class FlipEvent:
     recompile: bool = False
 
 
-def _unwrap_optimizer(optimizer):
-    # LossScaleOptimizer keeps the real slots in its inner optimizer.
-    while hasattr(optimizer, "inner_optimizer"):
-        optimizer = optimizer.inner_optimizer
-    return optimizer
+def _seeded(initializer, seed):
+    """`initializer` with its seed replaced, so each call draws new values.
 
-
-def optimizer_slots(optimizer, variable):
-    """`(slot_variable, initial_value)` pairs the optimizer keeps for `variable`.
-
-    Keras 3 optimizers keep each kind of slot (momentum, velocity,
-    accumulator, ...) in a list aligned with their trainable variables, so
-    every such list is searched. Returns [] before the optimizer is built.
+    A Keras 3 initializer object returns the same values at every call; a
+    regrown neuron would get its build-time weights back. Initializers
+    without a seed (constants) are returned as they are.
     """
-    optimizer = _unwrap_optimizer(optimizer)
-    if not getattr(optimizer, "built", False):
-        return []
-    try:
-        index = optimizer._get_variable_index(variable)
-    except (KeyError, AttributeError):
-        return []
-    count = len(optimizer._trainable_variables)
-    slots = []
-    for attribute, value in vars(optimizer).items():
-        if attribute.startswith("_trainable_variables") or not isinstance(value, list):
-            continue
-        if len(value) != count or not all(
-            v is None or isinstance(v, keras.Variable) for v in value
-        ):
-            continue
-        slot = value[index]
-        if slot is None or tuple(slot.shape) != tuple(variable.shape):
-            continue
-        initial = 0.0
-        if attribute == "_accumulators" and hasattr(optimizer, "initial_accumulator_value"):
-            initial = float(optimizer.initial_accumulator_value)  # Adagrad, Ftrl
-        slots.append((slot, initial))
-    return slots
+    initializer = keras.initializers.get(initializer)
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    config["seed"] = seed
+    return initializer.__class__.from_config(config)
 
 
 class GrowPruneController:
@@ -139,6 +124,12 @@ class GrowPruneController:
         start_step: Global step at which this schedule starts (e.g. the
             optimizer's iterations of a model resumed for recurring
             training on new data).
+        links: For models without a functional graph (subclassed): dict
+            prunable layer name -> the dense layers that read its output
+            (a name, a list of names, or `(name, row_offset)` pairs; `[]`
+            for none). Overrides the graph for the layers it names.
+        include_regularization: Whether Taylor scores differentiate the
+            model's regularization losses too.
 
     Example:
 
@@ -165,8 +156,11 @@ class GrowPruneController:
         loss=None,
         compact=False,
         start_step=0,
+        links=None,
+        include_regularization=False,
     ):
         self.model = model
+        self.include_regularization = bool(include_regularization)
         self.start_step = int(start_step)
         self.loss = loss
         self.schedule = schedule
@@ -184,10 +178,7 @@ class GrowPruneController:
             raise ValueError(
                 'The "taylor" criterion needs `importance_data`. Received: importance_data=None'
             )
-        if criterion == "taylor" and loss is None and getattr(model, "loss", None) is None:
-            raise ValueError(
-                'The "taylor" criterion needs a loss: compile the model with one or pass `loss=`.'
-            )
+        self._loss_fn = importance.resolve_loss(model, loss) if criterion == "taylor" else None
         self.importance_data = importance_data
         self.seed = int(seed)
         self.total_steps = None if total_steps is None else self._check_total_steps(total_steps)
@@ -200,8 +191,17 @@ class GrowPruneController:
                 "The model has no prunable layer: use agp_tf.MaskedDense(..., prunable=True) "
                 "for the layers to grow and prune."
             )
-        links = topology.consumers(model)
-        self.consumers = {layer.name: links.get(id(layer), []) for layer in self.layers}
+        unlinked = topology.unlinked_layers(model, links)
+        if unlinked:
+            raise ValueError(
+                f"Prunable layer(s) {unlinked} were not called on a functional graph (a "
+                "subclassed model?), so agp_tf cannot tell which layers read their outputs. "
+                "Pass `links=` naming, for each of them, the dense layers that read its output, "
+                "e.g. links={'hidden_1': 'hidden_2', 'hidden_2': []}; or build the model "
+                "functionally (keras.Input + layer calls, or keras.Sequential)."
+            )
+        self.links = topology.consumers(model, links)
+        self.consumers = {layer.name: self.links[layer.name] for layer in self.layers}
         orphans = [name for name, found in self.consumers.items() if not found]
         if orphans and growth == "zero_output":
             logger.warning(
@@ -209,15 +209,18 @@ class GrowPruneController:
                 "cannot start with zero outgoing weights.",
                 orphans,
             )
-        self.specs = flops.layer_specs(model)
+        self.specs = flops.layer_specs(model, self.links)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
-        self._terms_fns = {}  # compact plan signature -> traced scoring function
+        self._terms_fns = {}  # plan signature -> traced scoring function
+        self._optimizer_checked = False
         self.compact = bool(compact)
         # Growth-only starts sparse before any training: nothing to score.
         self._untrained = self.step_or_zero() == 0
         self.sync_from_masks()
         # True when plans changed since the caller last re-traced.
         self.needs_recompile = self.apply_compact_plans()
+        if getattr(self._optimizer or getattr(model, "optimizer", None), "built", False):
+            self.check_optimizer()
 
     @staticmethod
     def _check_total_steps(total_steps):
@@ -235,6 +238,26 @@ class GrowPruneController:
         if optimizer is None:
             raise ValueError("No optimizer: compile the model or pass `optimizer=`.")
         return optimizer
+
+    def check_optimizer(self):
+        """Raises unless the optimizer's state of every pruned weight can be reset.
+
+        Called at the start of training (the callback's `on_train_begin`,
+        or the first flip of a custom loop), once the optimizer is built.
+        """
+        optimizer = self.optimizer
+        if not optimizer_state.unwrap(optimizer).built:
+            optimizer.build(self.model.trainable_variables)
+        variables = []
+        for layer in self.layers:
+            variables += [variable for variable, _, _ in layer.neuron_weights()]
+            variables += [link.consumer.kernel for link in self.consumers[layer.name]]
+        optimizer_state.check_supported(optimizer, variables)
+        self._optimizer_checked = True
+
+    def plan_signature(self):
+        """The key of the current compact plans (`topology.plan_signature`)."""
+        return topology.plan_signature(self.model)
 
     @property
     def step(self):
@@ -266,18 +289,27 @@ class GrowPruneController:
                 changed = True
         return changed
 
-    def target_sparsity(self, step):
+    def _check_total_steps_set(self):
         if self.total_steps is None:
             raise ValueError("`total_steps` is not set.")
-        return self.schedule(max(step - self.start_step, 0) / self.total_steps)
+
+    def target_sparsity(self, step):
+        """Target sparsity of global step `step` (the schedule's step table)."""
+        self._check_total_steps_set()
+        return self.schedule.sparsity_at_step(max(step - self.start_step, 0), self.total_steps)
+
+    def phase_index(self, step):
+        """Index of the schedule phase that global step `step` belongs to."""
+        self._check_total_steps_set()
+        return self.schedule.phase_at_step(max(step - self.start_step, 0), self.total_steps)
 
     def next_boundary_step(self, step):
-        """The first step after `step` at which the schedule's phase can change."""
-        for start, _ in self.schedule.boundaries:
-            boundary = self.start_step + math.ceil(start * self.total_steps - 1e-9)
-            if boundary > step:
-                return boundary
-        return float("inf")
+        """The first global step after `step` at which a phase starts (inf: none)."""
+        self._check_total_steps_set()
+        boundary = self.schedule.next_boundary_step(
+            max(step - self.start_step, 0), self.total_steps
+        )
+        return float("inf") if boundary is None else self.start_step + boundary
 
     def _matches(self, sparsity):
         return all(
@@ -311,11 +343,13 @@ class GrowPruneController:
     def flip_to(self, sparsity, step=0):
         """Moves every prunable layer to `sparsity` now; returns a `FlipEvent`."""
         started = time.perf_counter()
+        if not self._optimizer_checked:
+            self.check_optimizer()
         before = self.applied_sparsity
         scores = {}
         if sparsity == 0.0:
             for layer in self.layers:
-                self._grow(layer, np.ones(layer.units, dtype=bool))
+                self._grow(layer, np.ones(layer.units, dtype=bool), step)
         else:
             pruning = [
                 layer
@@ -335,7 +369,7 @@ class GrowPruneController:
                     reopen = rng.permutation(np.flatnonzero(~keep))[: want - keep.sum()]
                     grown = keep.copy()
                     grown[reopen] = True
-                    self._grow(layer, grown)
+                    self._grow(layer, grown, step)
         self.sync_from_masks()
         recompile = self.apply_compact_plans()
         event = FlipEvent(
@@ -375,16 +409,13 @@ class GrowPruneController:
     def _taylor_scores(self):
         # Traced per set of compact plans (static state baked into a trace),
         # and kept: the prunes of a schedule usually share the dense plans.
-        signature = tuple(
-            (layer.name, getattr(layer, "compact_plan", None))
-            for layer in topology.dense_layers(self.model)
-        )
+        signature = self.plan_signature()
         terms_fn = self._terms_fns.get(signature)
         if terms_fn is None:
             terms_fn = tf.function(self._batch_terms, reduce_retracing=True)
             self._terms_fns[signature] = terms_fn
         iterator = iter(self.importance_data)
-        totals = [np.zeros(layer.units, dtype=np.float64) for layer in self.layers]
+        batch_terms = []
         for batch_index in range(self.importance_batches):
             try:
                 batch = next(iterator)
@@ -397,79 +428,58 @@ class GrowPruneController:
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
                 raise ValueError("`importance_data` must yield labelled (x, y) batches.")
-            terms = terms_fn(x, y, sample_weight)
-            for index, term in enumerate(terms):
-                # Square per batch, then add over batches.
-                totals[index] += np.square(np.asarray(term, dtype=np.float64))
-        return {layer.name: total for layer, total in zip(self.layers, totals)}
+            batch_terms.append([np.asarray(t) for t in terms_fn(x, y, sample_weight)])
+        # Square per batch, then add over batches.
+        return {
+            layer.name: importance.taylor_scores([terms[index] for terms in batch_terms])
+            for index, layer in enumerate(self.layers)
+        }
 
     def _batch_terms(self, x, y, sample_weight):
-        variables = []
-        for layer in self.layers:
-            variables.append(layer.kernel)
-            variables.append(layer.bias if layer.use_bias else layer.kernel)
-        with tf.GradientTape() as tape:
-            # training=False: no dropout noise or BatchNorm statistic updates.
-            y_pred = self.model(x, training=False)
-            if self.loss is not None:
-                loss = self.loss(y, y_pred, sample_weight)
-            else:
-                loss = self.model.compute_loss(
-                    x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
-                )
-        grads = tape.gradient(loss, [v.value for v in variables])
-        terms = []
-        for index, layer in enumerate(self.layers):
-            kernel_grad = grads[2 * index]
-            term = tf.reduce_sum(layer.kernel.value * kernel_grad, axis=0)
-            if layer.use_bias:
-                term += layer.bias.value * grads[2 * index + 1]
-            terms.append(term)
-        return terms
+        return importance.taylor_terms(
+            self.model, self.layers, self._loss_fn, x, y, sample_weight,
+            include_regularization=self.include_regularization,
+        )
 
     # ---- applying masks -----------------------------------------------------
 
     def _reset_slots(self, variable, keep, axis):
         """Resets `variable`'s optimizer slots where `keep` is False along `axis`."""
-        shape = [1] * len(variable.shape)
-        shape[axis] = -1
-        keep = np.asarray(keep).reshape(shape)
-        for slot, initial in optimizer_slots(self.optimizer, variable):
-            value = keras.ops.convert_to_numpy(slot)
-            slot.assign(np.where(keep, value, np.asarray(initial, dtype=value.dtype)))
+        optimizer_state.reset_slots(self.optimizer, variable, np.asarray(keep, bool), axis)
 
     def _zero_consumer_rows(self, layer, keep):
-        for consumer in self.consumers[layer.name]:
-            rows = keep.reshape(-1, 1).astype(consumer.kernel.dtype)
-            consumer.kernel.assign(consumer.kernel * rows)
-            self._reset_slots(consumer.kernel, keep, axis=0)
+        """Zeroes the consumers' kernel rows (and slots) of `layer`'s neurons not in `keep`."""
+        for link in self.consumers[layer.name]:
+            kernel = link.consumer.kernel
+            rows = np.ones(kernel.shape[0], dtype=bool)
+            rows[link.offset : link.offset + layer.units] = keep
+            kernel.assign(kernel * rows.reshape(-1, 1).astype(kernel.dtype))
+            self._reset_slots(kernel, rows, axis=0)
 
     def _prune(self, layer, keep):
-        layer.set_mask(keep)
-        self._reset_slots(layer.kernel, keep, axis=1)
-        if layer.use_bias:
-            self._reset_slots(layer.bias, keep, axis=0)
+        layer.set_mask(keep)  # zeroes the pruned neurons' own weights
+        for variable, axis, _ in layer.neuron_weights():
+            self._reset_slots(variable, keep, axis)
         self._zero_consumer_rows(layer, keep)
 
-    def _grow(self, layer, new_keep):
+    def _grow(self, layer, new_keep, step):
         old_keep = layer.mask_numpy()
         regrown = new_keep & ~old_keep
         if not regrown.any():
             return
-        kernel = keras.ops.convert_to_numpy(layer.kernel)
-        if self.growth == "zero_output":
-            fresh = keras.ops.convert_to_numpy(
-                layer.kernel_initializer(kernel.shape, dtype=layer.kernel.dtype)
-            )
-            kernel = np.where(regrown[None, :], fresh, kernel)
-        else:
-            kernel = np.where(regrown[None, :], 0.0, kernel).astype(kernel.dtype)
-        layer.kernel.assign(kernel)
-        if layer.use_bias:
-            bias = keras.ops.convert_to_numpy(layer.bias)
-            layer.bias.assign(np.where(regrown, 0.0, bias).astype(bias.dtype))
-            self._reset_slots(layer.bias, ~regrown, axis=0)
+        layer_index = self.layers.index(layer)
+        for weight_index, (variable, axis, initializer) in enumerate(layer.neuron_weights()):
+            value = keras.ops.convert_to_numpy(variable)
+            shape = [1] * value.ndim
+            shape[axis] = -1
+            if self.growth == "zero":
+                fresh = np.zeros_like(value)
+            else:
+                rng = np.random.default_rng([self.seed, step, layer_index, weight_index])
+                draw = _seeded(initializer, int(rng.integers(2**31 - 1)))
+                fresh = keras.ops.convert_to_numpy(draw(value.shape, dtype=variable.dtype))
+            variable.assign(np.where(regrown.reshape(shape), fresh, value).astype(value.dtype))
+            self._reset_slots(variable, ~regrown, axis)
         layer.mask.assign(new_keep.astype(keras.ops.convert_to_numpy(layer.mask).dtype))
-        self._reset_slots(layer.kernel, ~regrown, axis=1)
         # Outgoing weights start at zero so the model output is unchanged.
         self._zero_consumer_rows(layer, ~regrown)

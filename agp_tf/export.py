@@ -88,26 +88,42 @@ class FrozenCompactDense(keras.layers.Layer):
     Holds a kernel of shape `(kept inputs, kept outputs)`. With
     `scatter_index` the output goes back to full width (pruned neurons read
     a zero column); without it, it stays compact for the next such layer.
+
+    Args:
+        kernel_shape: `(kept inputs, kept outputs)`.
+        use_bias: Whether the layer adds a bias.
+        activation: Activation function or its name.
+        scatter_index: Optional int list `(units,)`: each neuron's column in
+            the compact output, or the kept count for a pruned neuron.
+        kernel: Optional initial kernel values (the `.keras` file restores
+            them otherwise).
+        bias: Optional initial bias values.
     """
 
-    def __init__(self, kernel, bias, activation=None, scatter_index=None, **kwargs):
+    def __init__(
+        self, kernel_shape, use_bias=True, activation=None, scatter_index=None,
+        kernel=None, bias=None, **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._kernel_value = np.asarray(kernel, dtype="float32")
-        self._bias_value = None if bias is None else np.asarray(bias, dtype="float32")
+        self.kernel_shape = tuple(int(n) for n in kernel_shape)
+        self.use_bias = bool(use_bias)
+        self._initial = (kernel, bias)
         self.activation = keras.activations.get(activation)
         self.scatter_index = None if scatter_index is None else np.asarray(scatter_index, "int32")
 
     def build(self, input_shape):
+        kernel, bias = self._initial
         self.kernel = self.add_weight(
-            name="kernel", shape=self._kernel_value.shape,
-            initializer=keras.initializers.Constant(self._kernel_value), trainable=False,
+            name="kernel", shape=self.kernel_shape, trainable=False,
+            initializer="zeros" if kernel is None else keras.initializers.Constant(kernel),
         )
         self.bias = None
-        if self._bias_value is not None:
+        if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=self._bias_value.shape,
-                initializer=keras.initializers.Constant(self._bias_value), trainable=False,
+                name="bias", shape=self.kernel_shape[1:], trainable=False,
+                initializer="zeros" if bias is None else keras.initializers.Constant(bias),
             )
+        self._initial = (None, None)  # the variables hold them now
 
     def call(self, inputs):
         outputs = keras.ops.matmul(inputs, self.kernel)
@@ -121,8 +137,22 @@ class FrozenCompactDense(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        width = len(self.scatter_index) if self.scatter_index is not None else self._kernel_value.shape[1]
+        width = len(self.scatter_index) if self.scatter_index is not None else self.kernel_shape[1]
         return tuple(input_shape[:-1]) + (width,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kernel_shape": list(self.kernel_shape),
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+                "scatter_index": (
+                    None if self.scatter_index is None else self.scatter_index.tolist()
+                ),
+            }
+        )
+        return config
 
 
 def compact_model(model):
@@ -150,8 +180,9 @@ def compact_model(model):
             if not plan.emit_compact:
                 scatter_index = np.where(keep, np.cumsum(keep) - 1, keep.sum())
         return FrozenCompactDense(
-            kernel, bias, activation=keras.activations.serialize(layer.activation),
-            scatter_index=scatter_index, name=layer.name,
+            kernel.shape, use_bias=bias is not None,
+            activation=keras.activations.serialize(layer.activation),
+            scatter_index=scatter_index, kernel=kernel, bias=bias, name=layer.name,
         )
 
     return keras.models.clone_model(model, clone_function=replace)

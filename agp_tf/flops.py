@@ -8,7 +8,8 @@ outputs costs
               (+ a_out for the bias gradient)
 
 A pruned neuron lowers its own layer's `a_out` and, when its output feeds
-another dense layer directly, that layer's `a_in`. Only dense layers are
+another dense layer (directly or through a merge, see `agp_tf.topology`),
+that layer's `a_in`. Only dense layers are
 counted (embedding look-ups, the interaction and activations are not): they
 are what pruning changes, and what dominates a DLRM step.
 
@@ -19,7 +20,7 @@ Keras model.
 import dataclasses
 
 from agp_tf import importance, topology
-from agp_tf.layers import MaskedDense
+from agp_tf.layers import PrunableNeurons
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,8 @@ class LayerSpec:
         units: Output neurons.
         use_bias: Whether the layer has a bias.
         prunable: Whether its neurons can be pruned.
-        producer: Name of the dense layer feeding this one directly, or None.
+        producers: Names of the dense layers whose outputs are inputs of
+            this one.
     """
 
     name: str
@@ -40,7 +42,7 @@ class LayerSpec:
     units: int
     use_bias: bool = True
     prunable: bool = False
-    producer: str = None
+    producers: tuple = ()
 
 
 def dense_layer_flops(active_inputs, active_outputs, use_bias=True):
@@ -74,12 +76,13 @@ def training_flops_per_sample(specs, active_units=None):
             None for all) count as dense.
     """
     active_units = active_units or {}
+    by_name = {spec.name: spec for spec in specs}
     total = 0
     for spec in specs:
         a_out = active_units.get(spec.name, spec.units)
         a_in = spec.input_dim
-        if spec.producer is not None:
-            producer = next(s for s in specs if s.name == spec.producer)
+        for name in spec.producers:
+            producer = by_name[name]
             a_in -= producer.units - active_units.get(producer.name, producer.units)
         forward, backward = dense_layer_flops(a_in, a_out, spec.use_bias)
         total += forward + backward
@@ -89,9 +92,9 @@ def training_flops_per_sample(specs, active_units=None):
 def predict_relative_training_flops(specs, schedule, total_steps):
     """Predicted training FLOPs of `schedule` relative to dense training.
 
-    Sums, step by step, the per-sample FLOPs at the schedule's sparsity for
-    that step (step k is at progress k / total_steps), as `FlopsCounter`
-    does on a real run with a constant batch size.
+    Sums, phase by phase, the per-sample FLOPs at the schedule's sparsity
+    times the phase's steps (from `schedule.boundary_steps`), as
+    `FlopsCounter` does on a real run with a constant batch size.
 
     Returns:
         Ratio actual / dense; the relative change is `ratio - 1`.
@@ -105,37 +108,44 @@ def predict_relative_training_flops(specs, schedule, total_steps):
     if total_steps < 1:
         raise ValueError(f"`total_steps` must be >= 1. Received: total_steps={total_steps}")
     dense = training_flops_per_sample(specs)
-    cost_at = {}
-    actual = 0
-    for step in range(total_steps):
-        sparsity = schedule(step / total_steps)
-        if sparsity not in cost_at:
-            cost_at[sparsity] = training_flops_per_sample(
-                specs, active_units_at(specs, sparsity)
-            )
-        actual += cost_at[sparsity]
+    starts = schedule.boundary_steps(total_steps)
+    ends = starts[1:] + (total_steps,)
+    actual = sum(
+        (end - start) * training_flops_per_sample(specs, active_units_at(specs, sparsity))
+        for start, end, (_, sparsity) in zip(starts, ends, schedule.boundaries)
+    )
     return actual / (dense * total_steps)
 
 
-def layer_specs(model):
-    """`LayerSpec`s of every dense layer of a built Keras model."""
+def layer_specs(model, links=None):
+    """`LayerSpec`s of every dense layer of a built Keras model.
+
+    Args:
+        model: A built Keras model.
+        links: Producer -> consumer links as `topology.consumers` returns
+            them; read from the model's graph when None.
+    """
     layers = topology.dense_layers(model)
     names = [layer.name for layer in layers]
     if len(set(names)) != len(names):
         raise ValueError(f"Dense layer names must be unique for FLOPs accounting: {names}")
+    links = topology.consumers(model) if links is None else links
+    producers = {layer.name: [] for layer in layers}
+    for producer_name, found in links.items():
+        for link in found:
+            producers[link.consumer.name].append(producer_name)
     specs = []
     for layer in layers:
         if not layer.built:
             raise ValueError(f"Layer `{layer.name}` is not built; build the model first.")
-        producer = topology.direct_producer(layer)
         specs.append(
             LayerSpec(
                 name=layer.name,
                 input_dim=int(layer.kernel.shape[0]),
                 units=int(layer.kernel.shape[1]),
                 use_bias=layer.use_bias,
-                prunable=isinstance(layer, MaskedDense) and layer.prunable,
-                producer=producer.name if producer is not None else None,
+                prunable=isinstance(layer, PrunableNeurons) and layer.prunable,
+                producers=tuple(producers[layer.name]),
             )
         )
     return specs
@@ -146,7 +156,7 @@ def current_active_units(model):
     return {
         layer.name: layer.active_units
         for layer in topology.dense_layers(model)
-        if isinstance(layer, MaskedDense)
+        if isinstance(layer, PrunableNeurons)
     }
 
 

@@ -58,8 +58,109 @@ def scatter_index(mask, count):
     return ops.where(ops.greater(kept, 0), ops.cumsum(kept) - 1, count)
 
 
+class PrunableNeurons:
+    """The protocol a layer follows to have its output neurons pruned and regrown.
+
+    `MaskedDense` follows it; a custom layer takes part by listing this mixin
+    before `keras.layers.Layer` in its bases and providing:
+
+    - attributes `units` (output neurons), `kernel` (a weight of shape
+      `(input_dim, units)`: neuron t owns column t), `use_bias` and `bias`
+      (`(units,)` or None), `prunable` (bool) and `kernel_initializer`
+      (used to draw a regrown neuron's incoming weights);
+    - a call to `self.add_neuron_mask()` in `build`, after its weights;
+    - a forward pass that multiplies the kernel and bias by `self.mask`, so
+      a pruned neuron gets exactly zero gradient, and its output too when
+      the activation of 0 is not 0.
+
+    A layer with more per-neuron weights (a per-neuron scale, say)
+    overrides `neuron_weights` to list them: they are zeroed at a prune,
+    their optimizer slots reset, and they are redrawn from their
+    initializer at regrowth. Taylor importance reads `kernel` and `bias`.
+
+    Example:
+
+    ```python
+    class ScaledDense(agp_tf.PrunableNeurons, keras.layers.Layer):
+        def __init__(self, units, prunable=True, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.prunable, self.use_bias = units, prunable, True
+            self.kernel_initializer = keras.initializers.get("glorot_uniform")
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
+                                          initializer=self.kernel_initializer)
+            self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+            self.scale = self.add_weight(shape=(self.units,), initializer="ones")
+            self.add_neuron_mask()
+
+        def neuron_weights(self):
+            return super().neuron_weights() + [(self.scale, 0, "ones")]
+
+        def call(self, x):
+            return (x @ (self.kernel * self.mask) + self.bias * self.mask) * self.scale
+    ```
+    """
+
+    def add_neuron_mask(self):
+        """Creates the non-trainable `mask` `(units,)`, all ones (every neuron kept)."""
+        # float so the forward pass can multiply by it; saved with the model
+        # like any other weight.
+        self.mask = self.add_weight(
+            name="mask", shape=(self.units,), initializer="ones", trainable=False
+        )
+
+    def neuron_weights(self):
+        """`(variable, axis, regrowth initializer)` of every weight owned per neuron."""
+        weights = [(self.kernel, 1, self.kernel_initializer)]
+        if self.use_bias:
+            weights.append((self.bias, 0, "zeros"))
+        return weights
+
+    def mask_numpy(self):
+        """The mask as a boolean numpy array of shape `(units,)`, True = kept."""
+        return np.asarray(keras.ops.convert_to_numpy(self.mask)) > 0.5
+
+    @property
+    def active_units(self):
+        """Number of kept (unpruned) output neurons."""
+        return int(self.mask_numpy().sum())
+
+    @property
+    def sparsity(self):
+        """Fraction of pruned output neurons, in [0, 1)."""
+        return 1.0 - self.active_units / self.units
+
+    def set_mask(self, mask):
+        """Sets the neuron mask and zeroes the pruned neurons' weights.
+
+        Kept neurons' weights are left as they are; a regrown neuron starts
+        from whatever its (zeroed) weights hold, see `GrowPruneController` for
+        how it is re-initialized. Optimizer slots are not touched here.
+
+        Args:
+            mask: Array-like of shape `(units,)`, truthy = kept. At least one
+                neuron must be kept.
+        """
+        keep = np.asarray(mask, dtype=bool).reshape(-1)
+        if keep.shape != (self.units,):
+            raise ValueError(
+                f"Mask for `{self.name}` must have shape ({self.units},). "
+                f"Received: mask with shape {np.asarray(mask).shape}"
+            )
+        if not keep.any():
+            raise ValueError(f"Mask for `{self.name}` must keep at least one neuron.")
+        if not self.prunable and not keep.all():
+            raise ValueError(f"Layer `{self.name}` was built with prunable=False.")
+        self.mask.assign(keep.astype(self.mask.dtype))
+        for variable, axis, _ in self.neuron_weights():
+            shape = [1] * len(variable.shape)
+            shape[axis] = -1
+            variable.assign(variable * keep.reshape(shape).astype(variable.dtype))
+
+
 @keras.saving.register_keras_serializable(package="agp_tf")
-class MaskedDense(keras.layers.Layer):
+class MaskedDense(PrunableNeurons, keras.layers.Layer):
     """A densely connected layer with a non-trainable neuron mask.
 
     A drop-in for `keras.layers.Dense` on 2-D inputs. The layer owns a
@@ -171,11 +272,8 @@ class MaskedDense(keras.layers.Layer):
             if self.use_bias
             else None
         )
-        # (units,) 1.0 = kept, 0.0 = pruned. float so the forward pass can
-        # multiply by it; saved with the model like any other weight.
-        self.mask = self.add_weight(
-            name="mask", shape=(self.units,), initializer="ones", trainable=False
-        )
+        # (units,) 1.0 = kept, 0.0 = pruned.
+        self.add_neuron_mask()
 
     def call(self, inputs):
         if self.compact_plan is not None:
@@ -254,50 +352,20 @@ class MaskedDense(keras.layers.Layer):
         return self._compact_producer
 
     def compute_output_shape(self, input_shape):
+        plan = self.compact_plan
+        if plan is not None and plan.emit_compact:
+            return tuple(input_shape[:-1]) + (plan.kept_outputs,)
         return tuple(input_shape[:-1]) + (self.units,)
 
-    # ---- mask state -------------------------------------------------------
-
-    def mask_numpy(self):
-        """The mask as a boolean numpy array of shape `(units,)`, True = kept."""
-        return np.asarray(keras.ops.convert_to_numpy(self.mask)) > 0.5
-
-    @property
-    def active_units(self):
-        """Number of kept (unpruned) output neurons."""
-        return int(self.mask_numpy().sum())
-
-    @property
-    def sparsity(self):
-        """Fraction of pruned output neurons, in [0, 1)."""
-        return 1.0 - self.active_units / self.units
-
     def set_mask(self, mask):
-        """Sets the neuron mask and zeroes the pruned neurons' weights.
-
-        Kept neurons' weights are left as they are; a regrown neuron starts
-        from whatever its (zeroed) weights hold, see `GrowPruneController` for
-        how it is re-initialized. Optimizer slots are not touched here.
-
-        Args:
-            mask: Array-like of shape `(units,)`, truthy = kept. At least one
-                neuron must be kept.
-        """
-        keep = np.asarray(mask, dtype=bool).reshape(-1)
-        if keep.shape != (self.units,):
-            raise ValueError(
-                f"Mask for `{self.name}` must have shape ({self.units},). "
-                f"Received: mask with shape {np.asarray(mask).shape}"
-            )
-        if not keep.any():
-            raise ValueError(f"Mask for `{self.name}` must keep at least one neuron.")
-        if not self.prunable and not keep.all():
-            raise ValueError(f"Layer `{self.name}` was built with prunable=False.")
-        keep_f = keep.astype(self.mask.dtype)
-        self.mask.assign(keep_f)
-        self.kernel.assign(self.kernel * keep_f[None, :].astype(self.kernel.dtype))
-        if self.use_bias:
-            self.bias.assign(self.bias * keep_f.astype(self.bias.dtype))
+        """Sets the mask (see `PrunableNeurons.set_mask`); drops a compact plan it contradicts."""
+        super().set_mask(mask)
+        plan = self.compact_plan
+        if plan is not None:
+            expected = None if self.active_units == self.units else self.active_units
+            if plan.kept_outputs != expected:
+                # A stale plan would gather the wrong number of neurons.
+                self.set_compact_plan(None)
 
     def get_config(self):
         config = super().get_config()

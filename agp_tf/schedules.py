@@ -4,11 +4,22 @@ A schedule is a pure function. Sparsity 0.0 means a dense phase; any other
 value means a sparse phase in which that fraction of every prunable layer's
 neurons is pruned. The named constructors give the schemes of the paper's
 Table II.
+
+Training runs in whole steps, so a run of `total_steps` turns the fractions
+into one table of integer boundary steps, once (`boundary_steps`): phase k
+starts at step `floor(start_k * total_steps + 0.5)` (the nearest step, ties
+up). Which phase a step is in (`phase_at_step`) and when the next one starts
+(`next_boundary_step`) both read that table, so they can never disagree.
 """
 
+import bisect
 import math
 
+import keras
+import numpy as np
 
+
+@keras.saving.register_keras_serializable(package="agp_tf")
 class PhaseSchedule:
     """Piecewise-constant target sparsity over training progress.
 
@@ -65,7 +76,8 @@ class PhaseSchedule:
         """Target sparsity at `progress` (fraction of training done).
 
         Progress past 1.0 (training beyond the planned steps) stays in the
-        last phase.
+        last phase. A run of whole steps reads `sparsity_at_step` instead,
+        which rounds the phase starts to steps.
         """
         return self.boundaries[self.phase_index(progress)][1]
 
@@ -79,6 +91,56 @@ class PhaseSchedule:
             if progress >= start:
                 index = position
         return index
+
+    def boundary_steps(self, total_steps):
+        """The step at which each phase starts, for a run of `total_steps` steps.
+
+        Phase k starts at `floor(start_k * total_steps + 0.5)`. Every phase
+        must get at least one step.
+
+        Returns:
+            Tuple of ints, strictly increasing, the first one 0.
+
+        Example:
+
+        ```python
+        PhaseSchedule([(0, 0), (0.1 + 0.2, 0.5), (0.6, 0)]).boundary_steps(10)
+        # (0, 3, 6): 0.1 + 0.2 is 0.30000000000000004, still step 3
+        ```
+        """
+        if (
+            not isinstance(total_steps, (int, np.integer))
+            or isinstance(total_steps, bool)
+            or total_steps < 1
+        ):
+            raise ValueError(
+                f"`total_steps` must be a positive integer. Received: total_steps={total_steps!r}"
+            )
+        steps = tuple(int(math.floor(start * total_steps + 0.5)) for start, _ in self.boundaries)
+        for index in range(1, len(steps)):
+            if steps[index] <= steps[index - 1]:
+                raise ValueError(
+                    f"`total_steps` is too small for this schedule: phases {index - 1} and "
+                    f"{index} both start at step {steps[index]}. Every phase needs at least "
+                    f"one step. Received: total_steps={total_steps}, schedule={self!r}"
+                )
+        return steps
+
+    def phase_at_step(self, step, total_steps):
+        """Index of the phase that step `step` (0-based) of a run belongs to."""
+        if step < 0:
+            raise ValueError(f"`step` must be >= 0. Received: step={step}")
+        return bisect.bisect_right(self.boundary_steps(total_steps), step) - 1
+
+    def sparsity_at_step(self, step, total_steps):
+        """Target sparsity of step `step` of a run of `total_steps` steps."""
+        return self.boundaries[self.phase_at_step(step, total_steps)][1]
+
+    def next_boundary_step(self, step, total_steps):
+        """The first phase start after `step`, or None when `step` is in the last phase."""
+        steps = self.boundary_steps(total_steps)
+        index = bisect.bisect_right(steps, step)
+        return steps[index] if index < len(steps) else None
 
     def phases(self):
         """List of `(start, end, sparsity)` triples covering [0, 1]."""

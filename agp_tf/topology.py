@@ -1,69 +1,213 @@
 """Which dense layers a model has, and which layer consumes each one's output.
 
-Pruning a neuron removes its kernel column; the layer that reads its output
-(the consumer) loses the matching kernel row. Both FLOPs accounting and
-function-preserving regrowth need that producer -> consumer link, which is
-read from the Keras functional graph (Sequential models included). Links
-through other layers (Dropout, Concatenate, ...) are not followed: such a
-producer simply has no consumer.
+Pruning a neuron removes its kernel column; every dense layer that reads its
+output (a consumer) loses the matching kernel row. FLOPs accounting and
+function-preserving regrowth both need these producer -> consumer links,
+with the row at which the producer's outputs enter the consumer's kernel.
+
+The links are read from the Keras functional graph (Sequential models
+included). They are followed through layers that pass a zero input on as a
+zero at the same position (`PASS_THROUGH`: Dropout, Flatten or Reshape of a
+2-D tensor, activation layers with f(0) = 0) and through `Concatenate` on
+the last axis (with the column offset of each input). Any other layer ends
+a link. Subclassed models have no graph to read: pass the links explicitly
+(`explicit_links`).
 """
 
-import keras
+import dataclasses
 
-from agp_tf.layers import CompactPlan, MaskedDense
+import keras
+import numpy as np
+
+from agp_tf.layers import CompactPlan, MaskedDense, PrunableNeurons
+
+# Layers with a kernel `(input_dim, units)` whose columns are output neurons.
+DENSE_LIKE = (PrunableNeurons, keras.layers.Dense)
+
+# Layers whose output at a position is 0 when their input there is 0.
+_DROPOUTS = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.SpatialDropout1D)
+_ACTIVATIONS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+)
+_RESHAPES = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Identity)
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """The producer's `units` outputs are rows `offset ... offset + units - 1` of
+    `consumer`'s kernel."""
+
+    consumer: object
+    offset: int = 0
 
 
 def dense_layers(model):
-    """Every Dense-like layer (MaskedDense or keras Dense) of `model`, nested included."""
+    """Every Dense-like layer (`DENSE_LIKE`) of `model`, nested included."""
     found = []
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, (MaskedDense, keras.layers.Dense)):
+        if isinstance(layer, DENSE_LIKE):
             found.append(layer)
     return found
 
 
 def prunable_layers(model):
-    """The MaskedDense layers of `model` built with `prunable=True`."""
+    """The `PrunableNeurons` layers of `model` (MaskedDense and custom) with `prunable=True`."""
     return [
         layer
         for layer in dense_layers(model)
-        if isinstance(layer, MaskedDense) and layer.prunable
+        if isinstance(layer, PrunableNeurons) and layer.prunable
     ]
 
 
-def direct_producer(layer):
-    """The Dense-like layer whose output is `layer`'s only input, or None.
+def in_graph(layer):
+    """Whether `layer` was called on symbolic tensors (functional or Sequential)."""
+    return bool(getattr(layer, "_inbound_nodes", None))
 
-    None as well when `layer` is called more than once (shared weights) or
-    its input comes from anything else.
-    """
+
+def _single_input(layer):
+    """The one input tensor of `layer`'s one call, or None."""
     nodes = getattr(layer, "_inbound_nodes", [])
-    producers = set()
-    for node in nodes:
-        tensors = node.input_tensors
-        if len(tensors) != 1:
-            return None
-        history = getattr(tensors[0], "_keras_history", None)
-        if history is None:
-            return None
-        producer = history.operation
-        if not isinstance(producer, (MaskedDense, keras.layers.Dense)):
-            return None
-        producers.add(id(producer))
-        found = producer
-    if len(producers) != 1:
+    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
+        return None  # shared layer, or several inputs
+    return nodes[0].input_tensors[0]
+
+
+def _is_rank2(tensor):
+    return len(tensor.shape) == 2 and tensor.shape[-1] is not None
+
+
+def _keeps_zeros(operation, tensor):
+    """Whether `operation` maps a zero at a position of `tensor` to a zero there."""
+    if isinstance(operation, _DROPOUTS):
+        return True
+    if isinstance(operation, _RESHAPES):
+        output = operation._inbound_nodes[0].output_tensors[0]
+        return _is_rank2(tensor) and _is_rank2(output) and output.shape[-1] == tensor.shape[-1]
+    if isinstance(operation, _ACTIVATIONS):
+        zeros = np.zeros((1, int(tensor.shape[-1])), dtype="float32")
+        return bool(np.all(keras.ops.convert_to_numpy(operation(zeros)) == 0.0))
+    return False
+
+
+def input_sources(tensor):
+    """The dense layers whose outputs make up `tensor`'s columns.
+
+    Returns:
+        List of `(dense_layer, offset)`: `dense_layer`'s outputs are columns
+        `offset ...` of `tensor`. Columns from anything that cannot be
+        followed are not listed.
+    """
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or not _is_rank2(tensor):
+        return []
+    operation = history.operation
+    if isinstance(operation, keras.Model) and getattr(operation, "outputs", None):
+        # A nested functional or Sequential model: continue inside it.
+        inner = keras.tree.flatten(operation.outputs)[history.tensor_index]
+        return input_sources(inner)
+    if isinstance(operation, DENSE_LIKE):
+        return [(operation, 0)] if len(operation._inbound_nodes) == 1 else []
+    nodes = getattr(operation, "_inbound_nodes", [])
+    if len(nodes) != 1:
+        return []
+    inputs = nodes[0].input_tensors
+    if isinstance(operation, keras.layers.Concatenate):
+        if operation.axis not in (-1, 1) or not all(_is_rank2(t) for t in inputs):
+            return []
+        sources, offset = [], 0
+        for part in inputs:
+            sources += [(layer, offset + at) for layer, at in input_sources(part)]
+            offset += int(part.shape[-1])
+        return sources
+    if len(inputs) == 1 and _keeps_zeros(operation, inputs[0]):
+        return input_sources(inputs[0])
+    return []
+
+
+def direct_producer(layer):
+    """The Dense-like layer whose output is `layer`'s whole input, or None.
+
+    This is the link compact execution can chain on (the input arrives
+    compact); `input_sources` gives every link, merges included.
+    """
+    tensor = _single_input(layer)
+    if tensor is None:
         return None
-    return found
+    history = getattr(tensor, "_keras_history", None)
+    producer = getattr(history, "operation", None)
+    if not isinstance(producer, DENSE_LIKE):
+        return None
+    if len(producer._inbound_nodes) != 1:
+        return None
+    return producer
 
 
-def consumers(model):
-    """Maps `id(producer)` -> list of Dense-like layers that read its output directly."""
-    links = {}
-    for layer in dense_layers(model):
-        producer = direct_producer(layer)
-        if producer is not None:
-            links.setdefault(id(producer), []).append(layer)
+def producers_of(layer):
+    """`(producer, offset)` pairs of the dense layers feeding `layer`'s kernel rows."""
+    tensor = _single_input(layer)
+    return [] if tensor is None else input_sources(tensor)
+
+
+def consumers(model, explicit_links=None):
+    """Maps each dense layer's name to the `Link`s of the dense layers reading its output.
+
+    Args:
+        model: A built Keras model.
+        explicit_links: Optional dict producer name -> consumer name, list of
+            consumer names, or list of `(consumer name, row offset)`. Replaces
+            what the graph says for those producers; required for layers
+            called outside a functional graph (subclassed models).
+    """
+    by_name = {layer.name: layer for layer in dense_layers(model)}
+    links = {name: [] for name in by_name}
+    for layer in by_name.values():
+        for producer, offset in producers_of(layer):
+            if producer.name in links:
+                links[producer.name].append(Link(layer, offset))
+    for producer_name, given in (explicit_links or {}).items():
+        links[producer_name] = _parse_links(producer_name, given, by_name)
     return links
+
+
+def _parse_links(producer_name, given, by_name):
+    if producer_name not in by_name:
+        raise ValueError(
+            f"`links` names a producer `{producer_name}` that is not a dense layer of the "
+            f"model. Dense layers: {sorted(by_name)}"
+        )
+    producer = by_name[producer_name]
+    entries = [given] if isinstance(given, str) else list(given)
+    parsed = []
+    for entry in entries:
+        name, offset = (entry, 0) if isinstance(entry, str) else entry
+        if name not in by_name:
+            raise ValueError(
+                f"`links[{producer_name!r}]` names `{name}`, not a dense layer of the model. "
+                f"Dense layers: {sorted(by_name)}"
+            )
+        consumer = by_name[name]
+        rows = int(consumer.kernel.shape[0])
+        if not 0 <= offset <= rows - producer.units:
+            raise ValueError(
+                f"`links[{producer_name!r}]`: `{name}` has {rows} input rows, too few for "
+                f"{producer.units} outputs of `{producer_name}` at offset {offset}."
+            )
+        parsed.append(Link(consumer, int(offset)))
+    return parsed
+
+
+def unlinked_layers(model, explicit_links=None):
+    """Prunable layers whose consumers cannot be read from a graph nor were given."""
+    given = set(explicit_links or {})
+    return [
+        layer.name
+        for layer in prunable_layers(model)
+        if not in_graph(layer) and layer.name not in given
+    ]
 
 
 def feeds_only_masked_dense(layer, model):
@@ -110,3 +254,16 @@ def compact_plans(model):
         plan = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
         plans[layer.name] = (plan, producer)
     return plans
+
+
+def plan_signature(model):
+    """Hashable key of every MaskedDense's compact plan and producer.
+
+    Compiled functions that call the model depend on exactly this; every
+    cache of compiled functions keys on it.
+    """
+    return tuple(
+        (layer.name, layer.compact_plan, getattr(layer.compact_producer, "name", None))
+        for layer in dense_layers(model)
+        if isinstance(layer, MaskedDense)
+    )

@@ -182,3 +182,79 @@ def test_bad_arguments_fail_at_construction():
         agp_tf.GrowPruneCallback(schedules.alternate(0.5), [], criterion="l2")
     with pytest.raises(ValueError, match="growth='none'"):
         agp_tf.GrowPruneCallback(schedules.alternate(0.5), [], growth="none")
+
+
+@pytest.mark.parametrize(
+    "boundaries, flips",
+    [
+        ([(0, 0), (0.1 + 0.2, 0.5), (0.6, 0)], [(15, 0.5), (30, 0.0)]),
+        ([(k * 0.2, 0.5 * (k % 2)) for k in range(5)], [(10, 0.5), (20, 0.0), (30, 0.5), (40, 0.0)]),
+    ],
+)
+def test_fit_flips_exactly_where_the_step_table_says(boundaries, flips):
+    schedule = schedules.PhaseSchedule(boundaries)
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(500)
+    data = dataset(x, y, 50)  # 10 steps per epoch, 50 in all
+    callback = agp_tf.GrowPruneCallback(schedule, data, importance_batches=2)
+    model.fit(data, epochs=5, callbacks=[callback], verbose=0)
+    table = schedule.boundary_steps(50)
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == flips
+    assert [e.step for e in callback.flips] == list(table[1:])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_steps_count_what_trained_on_data_of_unknown_length(jit_compile):
+    # Without XLA, Keras advances optimizer.iterations once more than the
+    # steps run at the end of each epoch over data of unknown length.
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", jit_compile=jit_compile)
+    x, y = xor_data(350)
+    data = dataset(x, y, 50).filter(lambda a, b: True)  # 7 batches, length unknown
+    assert data.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    total = 5 * 7
+    callback = agp_tf.GrowPruneCallback(
+        schedules.alternate(0.5), dataset(x, y, 50), total_steps=total, importance_batches=2
+    )
+    for epoch in range(5):
+        model.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[callback], verbose=0)
+    assert callback.step == total
+    table = schedules.alternate(0.5).boundary_steps(total)
+    assert [e.step for e in callback.flips] == list(table[1:])
+    predicted = agp_tf.flops.predict_relative_training_flops(
+        callback.controller.specs, schedules.alternate(0.5), total
+    )
+    assert callback.counter.relative_change == pytest.approx(predicted - 1.0, abs=1e-12)
+
+
+def test_a_second_fit_that_plans_another_length_is_refused():
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), data, importance_batches=2)
+    model.fit(data, epochs=2, callbacks=[callback], verbose=0)  # 20 steps planned
+    with pytest.raises(ValueError, match="laid out over 20 steps"):
+        model.fit(data, epochs=3, callbacks=[callback], verbose=0)
+    # the same plan again continues: steps 20-39, past the end in the last phase
+    model.fit(data, epochs=2, callbacks=[callback], verbose=0)
+    assert callback.step == 40
+    assert [e.step for e in callback.flips] == [4, 8, 12, 16]
+
+
+def test_unsupported_optimizer_fails_at_train_begin():
+    class Plain(keras.optimizers.Optimizer):
+        def build(self, variables):
+            super().build(variables)
+            self.extra = [self.add_variable_from_reference(v, "extra") for v in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            variable.assign_sub(gradient * learning_rate)
+
+    model = mlp((3, 8, 8, 1))
+    model.compile(Plain(0.1), "binary_crossentropy")
+    x, y = xor_data(64)
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), dataset(x, y), importance_batches=1)
+    with pytest.raises(ValueError, match="Plain"):
+        model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)

@@ -4,7 +4,9 @@ import pytest
 import tensorflow as tf
 
 from agp_tf import schedules
-from agp_tf.controller import GrowPruneController, optimizer_slots
+import agp_tf
+from agp_tf import optimizer_state
+from agp_tf.controller import GrowPruneController
 from tests.helpers import dataset, mlp, xor_data
 
 
@@ -71,16 +73,15 @@ def test_prune_resets_optimizer_slots_of_pruned_weights(optimizer, initial):
     controller.on_step_begin(step=2)
     d0, d1 = model.get_layer("d0"), model.get_layer("d1")
     keep0 = d0.mask_numpy()
-    slots = optimizer_slots(model.optimizer, d0.kernel)
+    slots = [slot for slot, _ in optimizer_state.slots(model.optimizer, d0.kernel)]
     assert slots, "no optimizer slots found"
-    for slot, value in slots:
-        assert value == initial
+    for slot in slots:
         assert np.all(slot.numpy()[:, ~keep0] == initial)
         assert np.any(slot.numpy()[:, keep0] != initial)
     # the consumer's rows for pruned inputs are zero, their slots reset
     assert np.all(d1.kernel.numpy()[~keep0, :] == 0.0)
-    for slot, value in optimizer_slots(model.optimizer, d1.kernel):
-        assert np.all(slot.numpy()[~keep0, :] == value)
+    for slot, _ in optimizer_state.slots(model.optimizer, d1.kernel):
+        assert np.all(slot.numpy()[~keep0, :] == initial)
 
 
 def _hidden_gradients(model, x, y):
@@ -191,3 +192,83 @@ def test_custom_training_loop():
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
     assert sparsity_seen == [0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0]
+
+
+def test_regrown_incoming_weights_are_new_seeded_draws():
+    def regrow(seed):
+        model = mlp((3, 16, 8, 1), seed=0)
+        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+        built = model.get_layer("d0").kernel.numpy()
+        controller = GrowPruneController(
+            model, schedules.dsd(0.5, 0.2, 0.4), total_steps=10, criterion="magnitude",
+            seed=seed,
+        )
+        controller.on_step_begin(step=2)
+        pruned = ~model.get_layer("d0").mask_numpy()
+        controller.on_step_begin(step=4)
+        return built[:, pruned], model.get_layer("d0").kernel.numpy()[:, pruned]
+
+    built, regrown = regrow(seed=0)
+    assert np.all(regrown != 0.0)
+    assert not np.any(np.isclose(regrown, built)), "regrowth gave the build-time weights back"
+    limit = np.sqrt(6.0 / (3 + 16))  # glorot_uniform of d0
+    assert np.all(np.abs(regrown) <= limit)
+    np.testing.assert_array_equal(regrow(seed=0)[1], regrown)  # same seed: same draw
+    assert not np.allclose(regrow(seed=1)[1], regrown)
+
+
+class ScaledDense(agp_tf.PrunableNeurons, keras.layers.Layer):
+    """The custom-layer example of `agp_tf.PrunableNeurons`, as documented."""
+
+    def __init__(self, units, prunable=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.prunable, self.use_bias = units, prunable, True
+        self.kernel_initializer = keras.initializers.get("glorot_uniform")
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer=self.kernel_initializer
+        )
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+        self.scale = self.add_weight(shape=(self.units,), initializer="ones")
+        self.add_neuron_mask()
+
+    def neuron_weights(self):
+        return super().neuron_weights() + [(self.scale, 0, "ones")]
+
+    def call(self, x):
+        return (x @ (self.kernel * self.mask) + self.bias * self.mask) * self.scale
+
+
+def test_a_custom_layer_following_the_protocol_is_pruned_and_regrown():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    hidden = ScaledDense(8, name="scaled")(inputs)
+    out = agp_tf.MaskedDense(1, activation="sigmoid", prunable=False, name="out")(
+        keras.layers.ReLU()(hidden)
+    )
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    x, y = xor_data(256)
+    data = dataset(x, y)
+    callback = agp_tf.GrowPruneCallback(schedules.dsd(0.5, 0.2, 0.6), data, importance_batches=2)
+
+    class Check(keras.callbacks.Callback):
+        sparse_steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            layer = self.model.get_layer("scaled")
+            keep = layer.mask_numpy()
+            if keep.all():
+                return
+            Check.sparse_steps += 1
+            assert np.all(layer.kernel.numpy()[:, ~keep] == 0.0)
+            assert np.all(layer.scale.numpy()[~keep] == 0.0)
+            assert np.all(self.model.get_layer("out").kernel.numpy()[~keep] == 0.0)
+
+    model.fit(data, epochs=5, callbacks=[callback, Check()], verbose=0)
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [(8, 0.5), (24, 0.0)]
+    assert Check.sparse_steps == 16
+    layer = model.get_layer("scaled")
+    assert layer.mask_numpy().all()
+    assert callback.counter.relative_change < 0

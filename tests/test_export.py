@@ -99,3 +99,21 @@ def test_compact_export_is_smaller_with_same_predictions(tmp_path):
         return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
 
     assert variables_size(compact) < variables_size(full)
+
+
+def test_compact_exported_model_round_trips_through_keras_file(tmp_path):
+    from agp_tf.export import compact_model
+
+    model = _dict_model()
+    model.get_layer("h0").set_mask([1, 0, 0, 1, 0, 1, 0, 0])
+    model.get_layer("h1").set_mask([0, 1, 0, 1])
+    small = compact_model(model)
+    rng = np.random.default_rng(2)
+    data = {"dense": rng.normal(size=(8, 3)).astype("float32"),
+            "ids": rng.integers(0, 10, size=(8, 2)).astype("int32")}
+    path = str(tmp_path / "small.keras")
+    small.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(data)), keras.ops.convert_to_numpy(small(data))
+    )

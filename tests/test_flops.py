@@ -9,8 +9,8 @@ from tests.helpers import dataset, mlp, xor_data
 # 3 -> 4 (prunable) -> 2 (prunable) -> 1
 SPECS = [
     LayerSpec("d0", 3, 4, prunable=True),
-    LayerSpec("d1", 4, 2, prunable=True, producer="d0"),
-    LayerSpec("d2", 2, 1, prunable=False, producer="d1"),
+    LayerSpec("d1", 4, 2, prunable=True, producers=("d0",)),
+    LayerSpec("d2", 2, 1, prunable=False, producers=("d1",)),
 ]
 
 

@@ -59,3 +59,73 @@ def test_check_criterion():
     assert importance.check_criterion("magnitude") == "magnitude"
     with pytest.raises(ValueError, match="criterion='l1'"):
         importance.check_criterion("l1")
+
+
+def _taylor_model(dtype="float32"):
+    import keras
+
+    from agp_tf.layers import MaskedDense
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    x = MaskedDense(
+        5, activation="tanh", name="h", dtype=dtype,
+        kernel_regularizer=keras.regularizers.L2(10.0),
+    )(inputs)
+    out = MaskedDense(1, activation="sigmoid", prunable=False, name="o", dtype=dtype)(x)
+    model = keras.Model(inputs, out)
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_taylor_terms_match_numpy_on_the_gradient_and_leave_the_model_alone():
+    import keras
+    import tensorflow as tf
+
+    model = _taylor_model()
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model.evaluate(x, y, verbose=0)
+    trackers_before = [np.asarray(v) for m in model.metrics for v in m.variables]
+    layer = model.get_layer("h")
+    loss_fn = importance.resolve_loss(model)
+    (terms,) = importance.taylor_terms(model, [layer], loss_fn, x, y)
+    with tf.GradientTape() as tape:
+        loss = keras.losses.binary_crossentropy(y, model(x))  # no regularizer term
+        loss = tf.reduce_mean(loss)
+    kernel_grad, bias_grad = tape.gradient(loss, [layer.kernel.value, layer.bias.value])
+    expected = importance.taylor_batch_terms(
+        layer.kernel.numpy(), kernel_grad.numpy(), layer.bias.numpy(), bias_grad.numpy()
+    )
+    np.testing.assert_allclose(terms.numpy(), expected, rtol=1e-5, atol=1e-7)
+    trackers_after = [np.asarray(v) for m in model.metrics for v in m.variables]
+    for before, after in zip(trackers_before, trackers_after):
+        np.testing.assert_array_equal(before, after)
+    (with_reg,) = importance.taylor_terms(
+        model, [layer], loss_fn, x, y, include_regularization=True
+    )
+    assert not np.allclose(with_reg.numpy(), terms.numpy())
+
+
+def test_taylor_terms_under_mixed_float16_are_float32_and_not_zero():
+    model = _taylor_model("mixed_float16")
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    reference = _taylor_model("float32")
+    reference.set_weights(model.get_weights())
+    (half,) = importance.taylor_terms(
+        model, [model.get_layer("h")], importance.resolve_loss(model), x, y
+    )
+    (full,) = importance.taylor_terms(
+        reference, [reference.get_layer("h")], importance.resolve_loss(reference), x, y
+    )
+    assert half.dtype == "float32"
+    assert np.all(half.numpy() != 0.0)
+    np.testing.assert_allclose(half.numpy(), full.numpy(), rtol=0.05, atol=1e-4)
+
+
+def test_resolve_loss_refuses_per_output_losses():
+    model = _taylor_model()
+    model.compile("sgd", loss={"o": "mse"})
+    with pytest.raises(ValueError, match="loss="):
+        importance.resolve_loss(model)

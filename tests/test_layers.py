@@ -88,3 +88,27 @@ def test_keras_save_and_load_keeps_mask_and_outputs(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     np.testing.assert_array_equal(loaded.get_layer("d0").mask.numpy(), [1, 0, 1, 1, 0, 1])
     assert isinstance(loaded.get_layer("d0"), MaskedDense)
+
+
+def test_set_mask_drops_a_compact_plan_it_contradicts():
+    from agp_tf.layers import CompactPlan
+
+    layer = _layer()
+    layer.set_mask([1, 0, 1])
+    layer.set_compact_plan(CompactPlan(kept_outputs=2))
+    layer.set_mask([1, 1, 1])
+    assert layer.compact_plan is None
+    out = keras.ops.convert_to_numpy(layer(np.array([[1.0, 1.0]], "float32")))
+    np.testing.assert_allclose(out, [[5.5, 0.0, 10.0]])  # neuron 1 was zeroed
+
+
+def test_compute_output_shape_tells_the_compact_width():
+    from agp_tf.layers import CompactPlan
+
+    layer = _layer()
+    layer.set_mask([1, 0, 1])
+    layer.set_compact_plan(CompactPlan(kept_outputs=2, emit_compact=True))
+    assert layer.compute_output_shape((None, 2)) == (None, 2)
+    assert layer(np.ones((4, 2), "float32")).shape == (4, 2)
+    layer.set_compact_plan(CompactPlan(kept_outputs=2))
+    assert layer.compute_output_shape((None, 2)) == (None, 3)

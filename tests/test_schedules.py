@@ -98,3 +98,41 @@ def test_phases_and_config_round_trip():
     assert s.phases() == [(0.0, 0.25, 0.0), (0.25, 0.75, 0.5), (0.75, 1.0, 0.0)]
     assert PhaseSchedule.from_config(s.get_config()) == s
     assert s.phase_index(0.5) == 1
+
+
+def test_boundary_steps_round_to_the_nearest_step():
+    s = PhaseSchedule([(0, 0), (0.1 + 0.2, 0.5), (0.6, 0)])
+    assert s.boundary_steps(10) == (0, 3, 6)
+    assert s.boundary_steps(7) == (0, 2, 4)  # 2.1 -> 2, 4.2 -> 4
+    assert [s.sparsity_at_step(k, 10) for k in range(10)] == [0.0] * 3 + [0.5] * 3 + [0.0] * 4
+    assert [s.next_boundary_step(k, 10) for k in (0, 2, 3, 5, 6, 9)] == [3, 3, 6, 6, None, None]
+    assert s.phase_at_step(10**6, 10) == 2  # past the end: the last phase
+
+
+def test_phase_and_next_boundary_read_one_table():
+    s = PhaseSchedule([(k * 0.2, 0.5 * (k % 2)) for k in range(5)])  # 0.6000000000000001
+    for total in (5, 7, 10, 13, 99, 100):
+        starts = s.boundary_steps(total)
+        for step in range(total):
+            phase = s.phase_at_step(step, total)
+            assert starts[phase] <= step
+            following = s.next_boundary_step(step, total)
+            if following is None:
+                assert phase == len(starts) - 1
+            else:
+                assert following == starts[phase + 1] > step
+
+
+def test_too_few_steps_for_the_phases_is_an_error():
+    with pytest.raises(ValueError, match="total_steps=3"):
+        schedules.alternate(0.5).boundary_steps(3)
+    with pytest.raises(ValueError, match="total_steps=0"):
+        schedules.alternate(0.5).boundary_steps(0)
+
+
+def test_phase_schedule_serializes_with_keras():
+    import keras
+
+    s = schedules.dsd(0.7)
+    config = keras.saving.serialize_keras_object(s)
+    assert keras.saving.deserialize_keras_object(config) == s

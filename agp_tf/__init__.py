@@ -50,10 +50,7 @@ _serve_checkout_subpackages()
 from agp_tf import flops, importance, schedules  # noqa: E402
 from agp_tf.callbacks import GrowPruneCallback  # noqa: E402
 from agp_tf.controller import FlipEvent, GrowPruneController  # noqa: E402
-try:  # TEMP until convert lands
-    from agp_tf.convert import prunable, strip  # noqa: E402
-except ImportError:
-    pass
+from agp_tf.convert import prunable, strip  # noqa: E402
 from agp_tf.layers import MaskedDense, PrunableNeurons  # noqa: E402
 
 # Registers every serializable class of the core, so keras.models.load_model

@@ -206,7 +206,8 @@ class GrowPruneController:
         if orphans and growth == "zero_output":
             logger.warning(
                 "No dense consumer found for prunable layer(s) %s: their regrown neurons "
-                "cannot start with zero outgoing weights.",
+                "cannot start with zero outgoing weights (links end at layers such as "
+                "BatchNormalization that turn a zero into another value).",
                 orphans,
             )
         self.specs = flops.layer_specs(model, self.links)

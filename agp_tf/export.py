@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import topology
+from agp_tf import keras_graph, topology
 
 
 @contextlib.contextmanager
@@ -37,7 +37,7 @@ def input_signature(model):
 
     Dict inputs keep their keys, which become the signature's argument names.
     """
-    structure = getattr(model, "_inputs_struct", model.inputs)
+    structure = keras_graph.input_structure(model)
 
     def spec(tensor, name):
         return tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype, name=name)

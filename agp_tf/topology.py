@@ -19,6 +19,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from agp_tf import keras_graph
 from agp_tf.layers import CompactPlan, MaskedDense, PrunableNeurons
 
 # Layers with a kernel `(input_dim, units)` whose columns are output neurons.
@@ -48,7 +49,7 @@ class Link:
 def dense_layers(model):
     """Every Dense-like layer (`DENSE_LIKE`) of `model`, nested included."""
     found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in keras_graph.sublayers(model):
         if isinstance(layer, DENSE_LIKE):
             found.append(layer)
     return found
@@ -65,12 +66,12 @@ def prunable_layers(model):
 
 def in_graph(layer):
     """Whether `layer` was called on symbolic tensors (functional or Sequential)."""
-    return bool(getattr(layer, "_inbound_nodes", None))
+    return bool(keras_graph.inbound_nodes(layer))
 
 
 def _single_input(layer):
     """The one input tensor of `layer`'s one call, or None."""
-    nodes = getattr(layer, "_inbound_nodes", [])
+    nodes = keras_graph.inbound_nodes(layer)
     if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
         return None  # shared layer, or several inputs
     return nodes[0].input_tensors[0]
@@ -85,7 +86,7 @@ def _keeps_zeros(operation, tensor):
     if isinstance(operation, _DROPOUTS):
         return True
     if isinstance(operation, _RESHAPES):
-        output = operation._inbound_nodes[0].output_tensors[0]
+        output = keras_graph.inbound_nodes(operation)[0].output_tensors[0]
         return _is_rank2(tensor) and _is_rank2(output) and output.shape[-1] == tensor.shape[-1]
     if isinstance(operation, _ACTIVATIONS):
         zeros = np.zeros((1, int(tensor.shape[-1])), dtype="float32")
@@ -101,17 +102,17 @@ def input_sources(tensor):
         `offset ...` of `tensor`. Columns from anything that cannot be
         followed are not listed.
     """
-    history = getattr(tensor, "_keras_history", None)
+    history = keras_graph.history(tensor)
     if history is None or not _is_rank2(tensor):
         return []
-    operation = history.operation
-    if isinstance(operation, keras.Model) and getattr(operation, "outputs", None):
+    operation, _, tensor_index = history
+    if keras_graph.is_graph_model(operation):
         # A nested functional or Sequential model: continue inside it.
-        inner = keras.tree.flatten(operation.outputs)[history.tensor_index]
+        inner = keras.tree.flatten(operation.outputs)[tensor_index]
         return input_sources(inner)
     if isinstance(operation, DENSE_LIKE):
-        return [(operation, 0)] if len(operation._inbound_nodes) == 1 else []
-    nodes = getattr(operation, "_inbound_nodes", [])
+        return [(operation, 0)] if len(keras_graph.inbound_nodes(operation)) == 1 else []
+    nodes = keras_graph.inbound_nodes(operation)
     if len(nodes) != 1:
         return []
     inputs = nodes[0].input_tensors
@@ -137,11 +138,11 @@ def direct_producer(layer):
     tensor = _single_input(layer)
     if tensor is None:
         return None
-    history = getattr(tensor, "_keras_history", None)
-    producer = getattr(history, "operation", None)
+    history = keras_graph.history(tensor)
+    producer = history[0] if history else None
     if not isinstance(producer, DENSE_LIKE):
         return None
-    if len(producer._inbound_nodes) != 1:
+    if len(keras_graph.inbound_nodes(producer)) != 1:
         return None
     return producer
 
@@ -216,14 +217,14 @@ def feeds_only_masked_dense(layer, model):
     Such a layer may pass its output on compact during a sparse phase. False
     when the output is a model output or also goes anywhere else.
     """
-    nodes = getattr(layer, "_outbound_nodes", [])
+    nodes = keras_graph.outbound_nodes(layer)
     if not nodes:
         return False
     for node in nodes:
         if not isinstance(node.operation, MaskedDense) or direct_producer(node.operation) is not layer:
             return False
     outputs = {id(t) for t in model.outputs}
-    for node in getattr(layer, "_inbound_nodes", []):
+    for node in keras_graph.inbound_nodes(layer):
         if any(id(t) in outputs for t in node.output_tensors):
             return False
     return True

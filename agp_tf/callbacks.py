@@ -165,7 +165,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self._next_check = self._step  # check at the first step
         self._batch_logs = None
         self._steps_per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
-        self._iterations_before = None
+        # With several steps per call, the optimizer's advance over a call
+        # tells how many ran (one read per call, at its end).
+        self._iterations_before = self.controller.step if self._steps_per_call > 1 else None
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
@@ -214,8 +216,6 @@ class GrowPruneCallback(keras.callbacks.Callback):
             if event.recompile:
                 self._rebuild_functions()
             self._batch_logs = None
-        if self._steps_per_call > 1:
-            self._iterations_before = self.controller.step
 
     def on_train_batch_end(self, batch, logs=None):
         if self._steps_per_call == 1:
@@ -224,7 +224,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             # The last call of an epoch may run fewer steps than a full
             # execution; the optimizer's advance tells (it can only be
             # one too many without XLA on a call that ran out of data).
-            advance = self.controller.step - self._iterations_before
+            iterations = self.controller.step
+            advance = iterations - self._iterations_before
+            self._iterations_before = iterations
             step = self._step + max(0, min(self._steps_per_call, advance))
         self.counter.add_steps(
             self.controller.flops_per_sample, (step - self._step) * (self.batch_size or 1)

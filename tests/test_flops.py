@@ -74,3 +74,23 @@ def test_counter_with_several_steps_per_execution():
     assert [e.step for e in callback.flips] == [10, 20, 30, 40]
     predicted = flops.predict_relative_training_flops(flops.layer_specs(model), callback.schedule, 50)
     assert callback.counter.relative_change == pytest.approx(predicted - 1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_counter_with_a_short_last_execution_per_epoch(jit_compile):
+    model = mlp((3, 8, 8, 1))
+    model.compile(
+        keras.optimizers.SGD(0.05), "binary_crossentropy", steps_per_execution=3,
+        jit_compile=jit_compile,
+    )
+    x, y = xor_data(224)
+    data = dataset(x, y, 32).filter(lambda a, b: True)  # 7 steps, unknown length: 3 + 3 + 1
+    callback = agp_tf.GrowPruneCallback(
+        schedules.alternate(0.5), dataset(x, y, 32), total_steps=35, importance_batches=2
+    )
+    for epoch in range(5):
+        model.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[callback], verbose=0)
+    assert callback.step == 35
+    assert [e.step for e in callback.flips] == [7, 14, 21, 28]
+    predicted = flops.predict_relative_training_flops(flops.layer_specs(model), callback.schedule, 35)
+    assert callback.counter.relative_change == pytest.approx(predicted - 1.0, rel=1e-12)

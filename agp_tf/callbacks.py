@@ -103,7 +103,6 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.counter = None
         self.flips = []
         self._writer = None
-        self._pending_state = None
         self._functions = {}  # plan signature -> (train, test, predict) functions
         self._signature = None
         self._step = None  # steps trained so far, counted here
@@ -149,10 +148,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 start_step=self.start_step,
                 links=self.links,
             )
-            self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
-            if self._pending_state is not None:
-                self.counter.set_state(self._pending_state["counter"])
-                self._pending_state = None
+            if self.counter is None:
+                self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
+            else:  # restored by set_state
+                self.counter.dense_flops_per_sample = self.controller.dense_flops_per_sample
         else:
             self.controller.total_steps = total_steps
             self.controller.importance_data = self.importance_data
@@ -266,7 +265,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         }
 
     def set_state(self, state):
-        """Restores `get_state()` output; the counter is applied at train begin."""
+        """Restores `get_state()` output (before or after training began)."""
         self.start_step = state.get("start_step", self.start_step)
         self._step = state.get("step", self._step)
         self.flips = [
@@ -274,10 +273,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
             for f in state.get("flips", [])
         ]
         if state.get("counter") is not None:
-            if self.counter is not None:
-                self.counter.set_state(state["counter"])
+            if self.counter is None:
+                self.counter = flops.FlopsCounter.from_state(state["counter"])
             else:
-                self._pending_state = state
+                self.counter.set_state(state["counter"])
 
     # ---- reporting ----------------------------------------------------------
 

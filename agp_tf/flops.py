@@ -191,7 +191,22 @@ class FlopsCounter:
         return self.actual / self.dense - 1.0 if self.dense else 0.0
 
     def get_state(self):
-        return {"actual": self.actual, "dense": self.dense, "samples": self.samples}
+        return {
+            "actual": self.actual,
+            "dense": self.dense,
+            "samples": self.samples,
+            "dense_flops_per_sample": self.dense_flops_per_sample,
+        }
 
     def set_state(self, state):
         self.actual, self.dense, self.samples = state["actual"], state["dense"], state["samples"]
+
+    @classmethod
+    def from_state(cls, state):
+        """A counter restored from `get_state()` output."""
+        per_sample = state.get("dense_flops_per_sample")
+        if per_sample is None:  # states written before it was kept
+            per_sample = state["dense"] / state["samples"] if state["samples"] else 0
+        counter = cls(per_sample)
+        counter.set_state(state)
+        return counter

@@ -170,13 +170,15 @@ class TextWindows(_SkipTakeWindows):
             vocabulary = criteo.Vocabulary.load(vocabulary)
         self.vocabulary = vocabulary
         self.vocab_sizes = list(vocabulary.table_sizes("error"))
-        rows = criteo.count_rows(paths, skip_bad_lines=skip_bad_lines)
+        # Kaggle days: the files' rows together, cut into equal days (as
+        # `criteo_dataset` cuts them); counted once, here.
+        rows = sum(criteo.count_rows(paths, skip_bad_lines=skip_bad_lines))
         self.split = criteo.DaySplit.equal_days(rows)
         super().__init__(self.split.split_sizes()["train"], window_rows, batch_size)
 
     def _stream(self, split, batch_size):
         return criteo.criteo_dataset(
-            self.paths, batch_size, vocabulary=self.vocabulary, split=split,
+            self.paths, batch_size, vocabulary=self.vocabulary, split=split, days=self.split,
             skip_bad_lines=self.skip_bad_lines,
         )
 

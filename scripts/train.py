@@ -37,8 +37,10 @@ flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards", "text"],
                   "(scripts/preprocess.py output) or raw Criteo text.")
 flags.DEFINE_list("data_path", [], "Shards directory (--data=shards) or text files (--data=text).")
 flags.DEFINE_string("vocabulary", None, "Saved vocabulary for --data=text (default: build one).")
-flags.DEFINE_integer("window_rows", 50_000,
-                     "Rows per look-ahead window (evaluate on it, then train on it).")
+flags.DEFINE_integer("window_rows", None,
+                     "Rows per look-ahead window (evaluate on it, then train on it). Default: "
+                     "50,000 for --data=synthetic; for shards and text, which window by whole "
+                     "batches, the multiple of --batch_size nearest 50,000 (50,048 at 128).")
 flags.DEFINE_integer("synthetic_rows_per_day", 150_000, "Synthetic rows per day.")
 flags.DEFINE_list("synthetic_train_days", ["0", "1", "2", "3", "4", "5"],
                   "Synthetic days to train on, in order.")
@@ -83,6 +85,19 @@ flags.DEFINE_integer("verbose", 1, "Keras progress output (0 silent, 1 bar, 2 li
 
 class SettingsError(ValueError):
     """An invalid flag combination, reported before any training."""
+
+
+DEFAULT_WINDOW_ROWS = 50_000
+
+
+def window_rows():
+    """--window_rows, or its default for the data source."""
+    if FLAGS.window_rows is not None:
+        return FLAGS.window_rows
+    if FLAGS.data == "synthetic":
+        return DEFAULT_WINDOW_ROWS
+    batch = max(FLAGS.batch_size, 1)
+    return max(1, round(DEFAULT_WINDOW_ROWS / batch)) * batch
 
 
 def _int_list(name):
@@ -133,11 +148,11 @@ def check_settings(schedule):
         raise SettingsError(f"--data={FLAGS.data} needs --data_path")
     if FLAGS.data == "synthetic" and FLAGS.data_path:
         raise SettingsError("--data_path is only read with --data=shards or --data=text")
-    if FLAGS.batch_size < 1 or FLAGS.window_rows < 1 or FLAGS.importance_batches < 1:
+    if FLAGS.batch_size < 1 or window_rows() < 1 or FLAGS.importance_batches < 1:
         raise SettingsError("--batch_size, --window_rows and --importance_batches must be >= 1")
-    if FLAGS.data != "synthetic" and FLAGS.window_rows % FLAGS.batch_size:
+    if FLAGS.data != "synthetic" and window_rows() % FLAGS.batch_size:
         raise SettingsError(
-            f"--window_rows ({FLAGS.window_rows}) must be a multiple of --batch_size "
+            f"--window_rows ({window_rows()}) must be a multiple of --batch_size "
             f"({FLAGS.batch_size}) with --data={FLAGS.data}"
         )
     if FLAGS.compact_export and schedule.ends_dense:
@@ -151,10 +166,10 @@ def check_settings(schedule):
         raise SettingsError(f"--resume_from: {FLAGS.resume_from} does not exist")
     if FLAGS.baseline_run and not os.path.exists(os.path.join(FLAGS.baseline_run, "summary.json")):
         raise SettingsError(f"--baseline_run: no summary.json in {FLAGS.baseline_run}")
-    if FLAGS.criterion == "taylor" and FLAGS.importance_batches * FLAGS.batch_size > FLAGS.window_rows:
+    if FLAGS.criterion == "taylor" and FLAGS.importance_batches * FLAGS.batch_size > window_rows():
         raise SettingsError(
             f"--importance_batches x --batch_size ({FLAGS.importance_batches * FLAGS.batch_size}) "
-            f"exceeds --window_rows ({FLAGS.window_rows}): scoring reads batches of one window"
+            f"exceeds --window_rows ({window_rows()}): scoring reads batches of one window"
         )
     train_days = _int_list("synthetic_train_days")
     _int_list("bottom_mlp")
@@ -172,7 +187,9 @@ def settings_dict():
         "prune_end", "criterion", "importance_batches", "growth", "compact", "optimizer",
         "learning_rate", "batch_size", "jit_compile", "strategy", "seed", "resume_from",
     ]
-    return {name: FLAGS[name].value for name in names}
+    settings = {name: FLAGS[name].value for name in names}
+    settings["window_rows"] = window_rows()  # as resolved: a run resumes only with the same
+    return settings
 
 
 def make_source():
@@ -187,11 +204,11 @@ def make_source():
             rows_per_day=FLAGS.synthetic_rows_per_day,
             max_vocab_size=FLAGS.max_vocab_size or None,
         )
-        return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, FLAGS.window_rows)
+        return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, window_rows())
     if FLAGS.data == "shards":
-        return windows.ShardWindows(FLAGS.data_path[0], FLAGS.window_rows, FLAGS.batch_size)
+        return windows.ShardWindows(FLAGS.data_path[0], window_rows(), FLAGS.batch_size)
     return windows.TextWindows(
-        FLAGS.data_path, FLAGS.window_rows, FLAGS.batch_size, vocabulary=FLAGS.vocabulary
+        FLAGS.data_path, window_rows(), FLAGS.batch_size, vocabulary=FLAGS.vocabulary
     )
 
 
@@ -326,6 +343,13 @@ def run():
     if FLAGS.resume_from and run.windows_done == 0:
         callback.start_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     resumed_at = run.windows_done
+    summary_path = os.path.join(FLAGS.run_dir, "summary.json")
+    if run.windows_done == len(source.window_rows) and os.path.exists(summary_path):
+        with open(summary_path) as handle:
+            summary = json.load(handle)
+        print(f"The run in {FLAGS.run_dir} is finished (--restart trains it again):", flush=True)
+        print(format_summary(summary))
+        return summary
     print(
         f"{'Resuming' if resumed_at else 'Starting'} {FLAGS.schedule} run in {FLAGS.run_dir}: "
         f"{len(source.window_rows)} windows, {run.total_steps} steps"
@@ -377,7 +401,7 @@ def run():
         summary["test_ne_vs_baseline"] = recurring.relative_change(
             test["ne"], baseline["test"]["ne"]
         )
-    with open(os.path.join(FLAGS.run_dir, "summary.json"), "w") as handle:
+    with open(summary_path, "w") as handle:
         json.dump(summary, handle, indent=1)
     print()
     print(format_summary(summary))

@@ -170,3 +170,74 @@ def test_invalid_flags_fail_before_training_with_one_line(tmp_path):
         lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
         assert len(lines) == 1 and message in lines[0], (flags, result.stderr[-1000:])
         assert not os.path.exists(tmp_path / "bad" / "state.json")
+
+
+def test_a_finished_run_run_again_prints_its_summary(finished_run, tmp_path):
+    import shutil
+
+    run_dir = str(tmp_path / "again")
+    shutil.copytree(finished_run[0], run_dir)
+    before = _summary(run_dir)
+    result = _train(run_dir)
+    assert "is finished" in result.stdout
+    assert _summary(run_dir) == before
+
+
+def test_a_run_killed_after_its_last_window_finishes_the_summary(finished_run, tmp_path):
+    import shutil
+
+    run_dir = str(tmp_path / "no_summary")
+    shutil.copytree(finished_run[0], run_dir)
+    reference = _summary(run_dir)
+    os.remove(os.path.join(run_dir, "summary.json"))
+    _train(run_dir)
+    summary = _summary(run_dir)
+    assert summary["train_flops"] == reference["train_flops"]
+    assert summary["train_flops_change"] == reference["train_flops_change"]
+    assert summary["test"] == pytest.approx(reference["test"], rel=1e-6)
+
+
+# The text and shard sources with the script's default --window_rows.
+SOURCE_FLAGS = [f for f in SMALL if not f.startswith(("--window_rows", "--synthetic"))]
+
+
+@pytest.fixture(scope="module")
+def criteo_like_text(tmp_path_factory):
+    from agp_tf.data.synthetic import SyntheticCriteo
+
+    path = str(tmp_path_factory.mktemp("text") / "train.txt")
+    SyntheticCriteo(rows_per_day=512, max_vocab_size=50).write_tsv(path)  # 7 days
+    return path
+
+
+def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
+    run_dir = str(tmp_path / "text")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, "--data=text",
+         f"--data_path={criteo_like_text}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(run_dir)
+    assert sum(w["rows"] for w in summary["windows"]) == 6 * 512  # days 0-5 of 7
+    assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"])
+
+
+def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tmp_path):
+    shards_dir = str(tmp_path / "shards")
+    preprocess = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "preprocess.py"),
+         f"--input={criteo_like_text}", f"--output_dir={shards_dir}", "--progress_seconds=0"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert preprocess.returncode == 0, preprocess.stderr[-3000:]
+    run_dir = str(tmp_path / "run")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, "--data=shards",
+         f"--data_path={shards_dir}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(run_dir)
+    assert summary["settings"]["window_rows"] == round(50_000 / 64) * 64
+    assert sum(w["rows"] for w in summary["windows"]) == 6 * 512

@@ -9,9 +9,12 @@ optimizer, masks and FLOPs count, and so ends with the same result.
 
 Files in `run_dir`:
 
-    checkpoint-<k>.keras   model + optimizer + masks after k windows
+    checkpoint-<k>.keras   model + optimizer + masks after k windows (the
+                           newest two are kept)
     state.json             windows done, look-ahead results, FLOPs counter,
-                           the settings the run was started with
+                           the settings the run was started with, and the
+                           same for the checkpoint before (`previous`), so a
+                           corrupt newest checkpoint falls back to it
     history.csv            per-window training logs (CSVLogger)
     tensorboard/           Keras and agp scalars
 """
@@ -22,8 +25,12 @@ import math
 import os
 import time
 
+import logging
+
 import keras
 import numpy as np
+
+logger = logging.getLogger("agp_tf")
 
 
 STATE_FILE = "state.json"
@@ -58,8 +65,17 @@ def load_state(run_dir):
     path = os.path.join(run_dir, STATE_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as handle:
-        return json.load(handle)
+    try:
+        with open(path) as handle:
+            state = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Cannot read the run state {path}: {error}. Remove the run directory (or pass "
+            "--restart) to start the run again."
+        ) from None
+    if not isinstance(state, dict) or "windows_done" not in state:
+        raise ValueError(f"The run state {path} is not a state file of a windowed run.")
+    return state
 
 
 def mean_lookahead(results, name):
@@ -101,6 +117,7 @@ class WindowedRun:
         self.verbose = verbose
         self.results = []
         self.windows_done = 0
+        self._last_saved = None  # the state of the newest checkpoint, once one is written
         self.total_steps = sum(math.ceil(rows / batch_size) for rows in source.window_rows)
         os.makedirs(run_dir, exist_ok=True)
 
@@ -122,11 +139,28 @@ class WindowedRun:
                 f"{self.run_dir} holds a run with other settings ({', '.join(changed)}): "
                 "use another run directory or --restart."
             )
+        path = _checkpoint_path(self.run_dir, state["windows_done"])
+        try:
+            model = keras.models.load_model(path)
+        except Exception as error:  # a corrupt or missing file: say which, try the one before
+            previous = state.get("previous")
+            fallback = previous and _checkpoint_path(self.run_dir, previous["windows_done"])
+            if not fallback or not os.path.exists(fallback):
+                raise ValueError(
+                    f"Cannot load the checkpoint {path} named by {STATE_FILE} ({error}), and "
+                    "there is no earlier checkpoint to fall back to."
+                ) from error
+            logger.warning(
+                "Cannot load the checkpoint %s (%s); resuming from the one before, %s.",
+                path, error, fallback,
+            )
+            print(f"warning: cannot load {path}; resuming from {fallback}", flush=True)
+            model = keras.models.load_model(fallback)
+            state = previous
         self.windows_done = state["windows_done"]
         self.results = [WindowResult(**r) for r in state["results"]]
         self.callback.set_state(state["callback"])
-        path = _checkpoint_path(self.run_dir, self.windows_done)
-        model = keras.models.load_model(path)
+        self._last_saved = {key: state[key] for key in ("windows_done", "results", "callback")}
         return model
 
     def train(self, model):
@@ -163,15 +197,16 @@ class WindowedRun:
         path = _checkpoint_path(self.run_dir, windows_done)
         model.save(path + ".tmp.keras")
         os.replace(path + ".tmp.keras", path)
+        current = {
+            "windows_done": windows_done,
+            "results": [dataclasses.asdict(r) for r in self.results],
+            "callback": self.callback.get_state(),
+        }
         _atomic_json(
             os.path.join(self.run_dir, STATE_FILE),
-            {
-                "windows_done": windows_done,
-                "results": [dataclasses.asdict(r) for r in self.results],
-                "callback": self.callback.get_state(),
-                "settings": self.settings,
-            },
+            {**current, "settings": self.settings, "previous": self._last_saved},
         )
+        self._last_saved = current
         # Keep the newest two checkpoints: the state may point at either.
         stale = _checkpoint_path(self.run_dir, windows_done - 2)
         if os.path.exists(stale):

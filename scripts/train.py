@@ -275,6 +275,31 @@ def format_summary(summary):
     return "\n".join(lines)
 
 
+def _check_writable(folder, flag):
+    """Raises SettingsError unless files can be written into `folder` (made if missing)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".write_check")
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise SettingsError(f"{flag}: cannot write into {folder} ({error.strerror})") from None
+
+
+def check_outputs_and_test_data(source, export_dir):
+    """What would otherwise fail only after training: outputs writable, test data readable."""
+    _check_writable(FLAGS.run_dir, "--run_dir")
+    # The export goes into a fresh folder at the end: its parent must take it.
+    _check_writable(os.path.dirname(os.path.abspath(export_dir)), "--export_dir")
+    try:
+        next(iter(source.test(FLAGS.batch_size)))
+    except StopIteration:
+        raise SettingsError(f"--data={FLAGS.data}: the test split is empty") from None
+    except Exception as error:  # any reader's error, named before the long work
+        raise SettingsError(f"--data={FLAGS.data}: cannot read the test split ({error})") from None
+
+
 def run():
     started = time.perf_counter()
     schedule = build_schedule()
@@ -299,6 +324,7 @@ def run():
     strategy = make_strategy()
     log_dir = os.path.join(FLAGS.run_dir, "tensorboard")
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.run_dir, "export")
+    check_outputs_and_test_data(source, export_dir)
     final_model_path = os.path.join(FLAGS.run_dir, "final.keras")
 
     def build_model():

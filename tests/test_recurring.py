@@ -55,3 +55,28 @@ def test_windows_are_evaluated_then_trained_and_checkpointed(tmp_path):
 def test_relative_change():
     assert recurring.relative_change(0.99, 1.0) == pytest.approx(-0.01)
     assert recurring.relative_change(1.0, None) != recurring.relative_change(1.0, None)  # NaN
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
+    run_dir = str(tmp_path)
+    run, build = _setup(run_dir, {"a": 1})
+    run.train(run.restore_or(build))
+    reference = recurring.load_state(run_dir)["previous"]
+    with open(os.path.join(run_dir, "checkpoint-3.keras"), "wb") as handle:
+        handle.write(b"half a zip file")
+    again, build = _setup(run_dir, {"a": 1})
+    restored = again.restore_or(build)
+    assert "checkpoint-3.keras" in capsys.readouterr().out
+    assert again.windows_done == 2 == reference["windows_done"]
+    assert len(again.results) == 2
+    assert int(keras.ops.convert_to_numpy(restored.optimizer.iterations)) == 8
+    again.train(restored)  # the last window again, then a good checkpoint-3
+    assert recurring.load_state(run_dir)["windows_done"] == 3
+    assert recurring.load_state(run_dir)["previous"]["windows_done"] == 2
+
+
+def test_a_corrupt_state_file_is_named(tmp_path):
+    with open(os.path.join(tmp_path, recurring.STATE_FILE), "w") as handle:
+        handle.write('{"windows_done": 2,')
+    with pytest.raises(ValueError, match="state.json"):
+        recurring.load_state(str(tmp_path))

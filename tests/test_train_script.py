@@ -164,7 +164,9 @@ def test_invalid_flags_fail_before_training_with_one_line(tmp_path):
         (["--data=shards"], "--data=shards needs --data_path"),
         (["--compact_export"], "ends dense"),
         (["--synthetic_test_day=1"], "--synthetic_test_day"),
+        ([f"--export_dir={tmp_path / 'file' / 'export'}"], "--export_dir: cannot write"),
     ]:
+        (tmp_path / "file").write_text("a file where a folder should be")
         result = _train(str(tmp_path / "bad"), *flags, check=False)
         assert result.returncode == 2, flags
         lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
@@ -241,3 +243,18 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     summary = _summary(run_dir)
     assert summary["settings"]["window_rows"] == round(50_000 / 64) * 64
     assert sum(w["rows"] for w in summary["windows"]) == 6 * 512
+
+    # A broken test shard is reported before training, not after it.
+    from agp_tf.data import shards
+
+    test_shard = shards.load_metadata(shards_dir)["splits"]["test"]["shards"][0]["file"]
+    with open(os.path.join(shards_dir, test_shard), "r+b") as handle:
+        handle.truncate(100)
+    broken = subprocess.run(
+        [sys.executable, SCRIPT, f"--run_dir={tmp_path / 'broken'}", *SOURCE_FLAGS,
+         "--data=shards", f"--data_path={shards_dir}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert broken.returncode == 2
+    assert "cannot read the test split" in broken.stderr and test_shard in broken.stderr
+    assert not os.path.exists(tmp_path / "broken" / "state.json")

@@ -562,24 +562,60 @@ def _split_words(words):
     return {DENSE_KEY: dense, SPARSE_KEY: sparse}, labels
 
 
-def _read_blocks(path, rows, block_rows, buffer_bytes):
-    """Records of one shard as `(k, 40)` int32 blocks of up to `block_rows` rows.
+def row_slices(shard_rows, start, stop):
+    """Which rows of which shards hold rows `[start, stop)` of a split.
 
-    Whole blocks come from one fixed-length reader; the last partial block
-    from a second one that skips them (record size must divide the bytes).
+    Args:
+        shard_rows: Rows of each shard of the split, in order.
+        start, stop: Row range of the split, `0 <= start <= stop <= total`.
+
+    Returns:
+        List of `(shard index, first row in the shard, rows)`, in order;
+        together exactly the `stop - start` rows asked for.
+
+    Example:
+
+    ```python
+    row_slices([4, 4, 4], 3, 9)   # [(0, 3, 1), (1, 0, 4), (2, 0, 1)]
+    ```
+    """
+    total = sum(shard_rows)
+    if not 0 <= start <= stop <= total:
+        raise ValueError(
+            f"Row range must lie in [0, {total}]. Received: start={start}, stop={stop}"
+        )
+    slices, offset = [], 0
+    for index, rows in enumerate(shard_rows):
+        first, last = max(start, offset), min(stop, offset + rows)
+        if first < last:
+            slices.append((index, first - offset, last - first))
+        offset += rows
+    return slices
+
+
+def _read_blocks(path, file_rows, first, rows, block_rows, buffer_bytes):
+    """Records `[first, first + rows)` of one shard as `(k, 40)` int32 blocks.
+
+    Whole blocks of `block_rows` come from one fixed-length reader; the last
+    partial block from a second one. Both seek past the rows before `first`
+    (`header_bytes`) and stop before the rows after (`footer_bytes`), so only
+    the rows asked for are read.
     """
     full = rows // block_rows
     tail = rows % block_rows
+    after = file_rows - first - rows
     blocks = tf.data.FixedLengthRecordDataset(
         path,
         block_rows * RECORD_BYTES,
-        footer_bytes=tail * RECORD_BYTES,
+        header_bytes=first * RECORD_BYTES,
+        footer_bytes=(tail + after) * RECORD_BYTES,
         buffer_size=buffer_bytes,
     )
     rest = tf.data.FixedLengthRecordDataset(
         path,
         tf.maximum(tail, 1) * RECORD_BYTES,
-        header_bytes=full * block_rows * RECORD_BYTES,
+        header_bytes=(first + full * block_rows) * RECORD_BYTES,
+        footer_bytes=after * RECORD_BYTES,
         buffer_size=buffer_bytes,
     )  # one record when tail > 0, none otherwise
     words = blocks.concatenate(rest).map(
@@ -599,6 +635,7 @@ def shard_dataset(
     num_parallel_reads=1,
     block_rows=8192,
     buffer_bytes=4 << 20,
+    row_range=None,
 ):
     """`tf.data.Dataset` of `(features, labels)` batches read from shards.
 
@@ -620,6 +657,8 @@ def shard_dataset(
             blocks of different shards interleave (deterministically).
         block_rows: Records per read block.
         buffer_bytes: Read buffer per shard.
+        row_range: Optional `(start, stop)`: only rows `[start, stop)` of the
+            split, reached by seeking (the rows before are not read).
 
     Returns:
         A dataset of `(features, labels)`, see `agp_tf.data.features`.
@@ -637,12 +676,21 @@ def shard_dataset(
     if block_rows < 1:
         raise ValueError(f"`block_rows` must be >= 1. Received: block_rows={block_rows}")
     paths, rows = _shard_table(data_dir, split)
+    start, stop = (0, sum(rows)) if row_range is None else row_range
+    slices = row_slices(rows, start, stop)
     files = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(paths, dtype=tf.string), tf.constant(rows, dtype=tf.int64))
+        (
+            tf.constant([paths[i] for i, _, _ in slices], dtype=tf.string),
+            tf.constant([rows[i] for i, _, _ in slices], dtype=tf.int64),
+            tf.constant([first for _, first, _ in slices], dtype=tf.int64),
+            tf.constant([count for _, _, count in slices], dtype=tf.int64),
+        )
     )
     if shuffle_files:
         files = files.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    read = lambda path, num_rows: _read_blocks(path, num_rows, block_rows, buffer_bytes)
+    read = lambda path, file_rows, first, count: _read_blocks(
+        path, file_rows, first, count, block_rows, buffer_bytes
+    )
     if num_parallel_reads > 1:
         words = files.interleave(
             read,
@@ -670,6 +718,7 @@ __all__ = [
     "load_metadata",
     "preprocess",
     "read_split",
+    "row_slices",
     "shard_dataset",
     "shard_files",
     "to_records",

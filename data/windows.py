@@ -109,9 +109,12 @@ class _SkipTakeWindows:
                 f"Received: batch_size={batch_size}"
             )
 
-    def describe(self, index):
+    def _row_range(self, index):
         start = index * self._window_batches * self.batch_size
-        return f"rows {start}-{start + self.window_rows[index]}"
+        return start, start + self.window_rows[index]
+
+    def describe(self, index):
+        return "rows {}-{}".format(*self._row_range(index))
 
     def window(self, index, batch_size):
         self._check_batch_size(batch_size)
@@ -136,8 +139,12 @@ class ShardWindows(_SkipTakeWindows):
         self.vocab_sizes = list(metadata["table_sizes"])
         super().__init__(metadata["splits"]["train"]["rows"], window_rows, batch_size)
 
-    def _train(self, batch_size):
-        return shards.shard_dataset(self.data_dir, "train", batch_size).prefetch(2)
+    def window(self, index, batch_size):
+        # Seeks to the window's rows: a run reads each row once per pass.
+        self._check_batch_size(batch_size)
+        return shards.shard_dataset(
+            self.data_dir, "train", batch_size, row_range=self._row_range(index)
+        ).prefetch(2)
 
     def test(self, batch_size):
         return shards.shard_dataset(self.data_dir, self.test_split, batch_size)

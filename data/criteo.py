@@ -82,6 +82,8 @@ KAGGLE_NUM_DAYS = 7
 MAX_DENSE_DIGITS = 18  # any 18-digit integer fits in int64
 HEX_DIGITS = 8
 DEFAULT_BLOCK_BYTES = 4 << 20  # ~17k Kaggle lines; keeps numpy temporaries small
+# With skip_bad_lines, the share of bad lines above which a pass fails.
+DEFAULT_MAX_BAD_FRACTION = 0.001
 VOCABULARY_FORMAT_VERSION = 1
 VOCAB_ORDERS = ("sorted", "first_seen")
 OOV_MODES = ("error", "reserve")
@@ -138,6 +140,41 @@ class ParseStats:
     def rows(self):
         """Good rows over all files."""
         return sum(self.rows_per_file.values())
+
+
+def check_bad_lines(stats, paths, max_bad_fraction=DEFAULT_MAX_BAD_FRACTION):
+    """The bad-data policy of a finished pass: raises unless enough good rows remain.
+
+    Every reader of Criteo text (preprocessing, training on text) calls it
+    after its counting pass. Skipped lines are only tolerated with
+    `skip_bad_lines`; this bounds how many.
+
+    Args:
+        stats: The pass's `ParseStats`.
+        paths: The files read (named in the errors).
+        max_bad_fraction: Largest tolerated share of bad lines among all lines.
+
+    Raises:
+        ValueError: The input is empty, no line is good, or the bad share
+            exceeds `max_bad_fraction`; the message gives the first examples.
+    """
+    if not 0.0 <= max_bad_fraction <= 1.0:
+        raise ValueError(
+            f"`max_bad_fraction` must lie in [0, 1]. Received: max_bad_fraction={max_bad_fraction}"
+        )
+    names = ", ".join(str(p) for p in paths)
+    examples = "; ".join(stats.bad_line_examples[:3])
+    lines = stats.rows + stats.bad_lines
+    if lines == 0:
+        raise ValueError(f"Empty input: {names} hold no lines.")
+    if stats.rows == 0:
+        raise ValueError(f"No valid line: all {lines:,} lines of {names} are bad. First: {examples}")
+    fraction = stats.bad_lines / lines
+    if fraction > max_bad_fraction:
+        raise ValueError(
+            f"{stats.bad_lines:,} of {lines:,} lines of {names} are bad ({fraction:.2%}), above "
+            f"max_bad_fraction={max_bad_fraction}. First: {examples}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -596,11 +633,13 @@ def iter_chunks(
         bytes_before = stats.bytes_read
 
 
-def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES):
+def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES, stats=None):
     """Good rows per file, in the given order.
 
     Without `skip_bad_lines` every line must be good (a later read raises at
     a bad one), so this only counts lines; with it, the files are parsed.
+    `stats`, an optional `ParseStats`, is filled in (rows per file, and the
+    bad lines when skipping).
 
     Example:
 
@@ -609,8 +648,8 @@ def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES):
     ```
     """
     paths = check_input_paths(paths)
+    stats = ParseStats() if stats is None else stats
     if skip_bad_lines:
-        stats = ParseStats()
         for _ in iter_chunks(paths, True, stats, block_bytes):
             pass
         return [stats.rows_per_file[p] for p in paths]
@@ -620,6 +659,7 @@ def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES):
         for block, _, _ in iter_blocks(path, block_bytes):
             lines += block.count(b"\n") + (not block.endswith(b"\n"))
         counts.append(lines)
+        stats.rows_per_file[path] = lines
     return counts
 
 
@@ -1234,6 +1274,7 @@ def natural_sort_key(path):
 
 
 __all__ = [
+    "check_bad_lines",
     "CriteoParseError",
     "DaySplit",
     "ParseStats",

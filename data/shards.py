@@ -245,6 +245,7 @@ def preprocess(
     seed=0,
     rows_per_shard=DEFAULT_ROWS_PER_SHARD,
     skip_bad_lines=False,
+    max_bad_fraction=criteo.DEFAULT_MAX_BAD_FRACTION,
     overwrite=False,
     block_bytes=criteo.DEFAULT_BLOCK_BYTES,
     progress=None,
@@ -274,6 +275,9 @@ def preprocess(
         seed: Seed of the shuffle.
         rows_per_shard: Rows per shard file.
         skip_bad_lines: Skip and count bad lines instead of raising.
+        max_bad_fraction: With `skip_bad_lines`, fail when more than this
+            share of the lines is bad (`criteo.check_bad_lines`); an empty
+            input, or one with no good line, fails always.
         overwrite: Replace a previous preprocessing in `output_dir`.
         block_bytes: Bytes per parsed text block.
         progress: Optional callable `(phase, bytes_read, bytes_total, rows,
@@ -352,6 +356,7 @@ def preprocess(
             inputs, skip_bad_lines, first_pass, block_bytes, report("count")
         ):
             pass
+    criteo.check_bad_lines(first_pass, inputs, max_bad_fraction)
     rows_per_file = [first_pass.rows_per_file[p] for p in inputs]
     days = _day_split(split_mode, rows_per_file, num_days)
     num_rows = sum(rows_per_file)

@@ -163,10 +163,12 @@ class TextWindows(_SkipTakeWindows):
         vocabulary: A saved vocabulary path, or None to build one.
         max_ind_range: Optional hash modulo before the vocabulary.
         skip_bad_lines: Skip (and count) malformed lines instead of failing.
+        max_bad_fraction: With `skip_bad_lines`, the largest tolerated share
+            of bad lines (`criteo.check_bad_lines`).
     """
 
     def __init__(self, paths, window_rows, batch_size, vocabulary=None, max_ind_range=0,
-                 skip_bad_lines=False):
+                 skip_bad_lines=False, max_bad_fraction=criteo.DEFAULT_MAX_BAD_FRACTION):
         self.paths = paths
         self.skip_bad_lines = skip_bad_lines
         if vocabulary is None:
@@ -179,7 +181,9 @@ class TextWindows(_SkipTakeWindows):
         self.vocab_sizes = list(vocabulary.table_sizes("error"))
         # Kaggle days: the files' rows together, cut into equal days (as
         # `criteo_dataset` cuts them); counted once, here.
-        rows = sum(criteo.count_rows(paths, skip_bad_lines=skip_bad_lines))
+        stats = criteo.ParseStats()
+        rows = sum(criteo.count_rows(paths, skip_bad_lines=skip_bad_lines, stats=stats))
+        criteo.check_bad_lines(stats, criteo.check_input_paths(paths), max_bad_fraction)
         self.split = criteo.DaySplit.equal_days(rows)
         super().__init__(self.split.split_sizes()["train"], window_rows, batch_size)
 

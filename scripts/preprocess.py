@@ -68,6 +68,10 @@ flags.DEFINE_enum(
     ["none", "day", "total"],
     "Permute rows within each training day, or across all training days.",
 )
+flags.DEFINE_float(
+    "max_bad_fraction", 0.001,  # agp_tf.data.criteo.DEFAULT_MAX_BAD_FRACTION
+    "With --skip_bad_lines: fail when more than this share of the lines is bad.",
+)
 flags.DEFINE_integer("seed", 0, "Seed of the shuffle.")
 flags.DEFINE_integer("rows_per_shard", 1 << 20, "Rows per shard file (160 bytes per row).")
 flags.DEFINE_bool(
@@ -153,6 +157,7 @@ def main(argv):
             seed=FLAGS.seed,
             rows_per_shard=FLAGS.rows_per_shard,
             skip_bad_lines=FLAGS.skip_bad_lines,
+            max_bad_fraction=FLAGS.max_bad_fraction,
             overwrite=FLAGS.overwrite,
             block_bytes=FLAGS.block_mib << 20,
             progress=progress,

@@ -48,6 +48,7 @@ def test_days_glob_skip_bad_lines_and_summary(tmp_path):
         f"--output_dir={out}",
         "--split_mode=days",
         "--skip_bad_lines",
+        "--max_bad_fraction=0.1",  # 1 of 20 lines
         "--shuffle=day",
         "--seed=3",
         "--rows_per_shard=4",
@@ -67,3 +68,29 @@ def test_days_glob_skip_bad_lines_and_summary(tmp_path):
     assert [os.path.basename(i["path"]) for i in metadata["inputs"]] == list(sizes)
     assert metadata["day_sizes"] == [6, 5, 8]
     assert metadata["shuffle"] == "day" and metadata["vocabulary"]["max_ind_range"] == 1000
+
+
+def test_bad_data_policy_fails_on_empty_all_bad_and_too_many_bad(tmp_path):
+    from agp_tf.data import criteo
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    rng = np.random.default_rng(22)
+    all_bad = write_lines(tmp_path / "all_bad.txt", ["2\t1"] * 5)
+    some_bad = write_lines(tmp_path / "some_bad.txt", random_lines(rng, 19) + ["2\t1"])
+    for path, flags, message in [
+        (empty, [], "Empty input"),
+        (all_bad, ["--skip_bad_lines"], "No valid line: all 5 lines"),
+        (some_bad, ["--skip_bad_lines"], "1 of 20 lines"),
+    ]:
+        out = tmp_path / f"out_{os.path.basename(path)}"
+        result = run_script(f"--input={path}", f"--output_dir={out}", *flags)
+        assert result.returncode == 1, (path, result.stdout)
+        assert message in result.stderr, result.stderr[-2000:]
+        assert not os.path.exists(out / shards.METADATA_FILE)
+    result = run_script(
+        f"--input={some_bad}", f"--output_dir={tmp_path / 'ok'}", "--skip_bad_lines",
+        "--max_bad_fraction=0.05",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert criteo.DEFAULT_MAX_BAD_FRACTION == 0.001  # the script's documented default

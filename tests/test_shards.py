@@ -172,14 +172,14 @@ def test_bad_lines_overwrite_and_truncation(tmp_path):
     with pytest.raises(criteo.CriteoParseError, match=r"train.txt:5: field I1"):
         shards.preprocess(path, out)
     assert not os.path.exists(os.path.join(out, shards.METADATA_FILE))
-    metadata = shards.preprocess(path, out, skip_bad_lines=True, split_mode="none")
+    metadata = shards.preprocess(path, out, skip_bad_lines=True, max_bad_fraction=0.1, split_mode="none")
     assert metadata["bad_lines"] == 1 and metadata["splits"]["all"]["rows"] == 19
     assert metadata["bad_line_examples"][0].endswith(
         "field I1: dense value must be empty or an integer of at most 18 digits; got 'x'"
     )
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        shards.preprocess(path, out, skip_bad_lines=True)
-    metadata = shards.preprocess(path, out, skip_bad_lines=True, overwrite=True)
+        shards.preprocess(path, out, skip_bad_lines=True, max_bad_fraction=0.1)
+    metadata = shards.preprocess(path, out, skip_bad_lines=True, max_bad_fraction=0.1, overwrite=True)
     assert sorted(metadata["splits"]) == ["test", "train", "val"]
     assert not [f for f in os.listdir(out) if f.startswith("all-")]  # old shards removed
 

@@ -82,11 +82,19 @@ def _gather_rows(table, rows):
     return ops.take(table, rows, axis=0)
 
 
-def _as_int_ids(inputs):
+def _as_int_ids(inputs, vocab_sizes):
+    """Ids `(batch_size, num_tables)` as ints, each clamped into its own table.
+
+    An id below 0 reads row 0 of its table, one at or past `vocab_sizes[j]`
+    the table's last row: with `oov="reserve"` vocabularies that is the
+    reserved out-of-vocabulary row. Never a row of another table (fused), and
+    the same with or without XLA (separate tables).
+    """
     ids = ops.convert_to_tensor(inputs)
     if ids.dtype not in ("int32", "int64"):
         ids = ops.cast(ids, "int32")
-    return ids
+    last = ops.convert_to_tensor([size - 1 for size in vocab_sizes], dtype=ids.dtype)
+    return ops.minimum(ops.maximum(ids, 0), last)
 
 
 @keras.saving.register_keras_serializable(package="agp_tf")
@@ -160,9 +168,10 @@ class FusedEmbedding(keras.layers.Layer):
     number of rows of the tables before it. One gather and one sparse
     (`tf.IndexedSlices`) update per step instead of one per table; rows are
     gathered from the variable itself, so a step costs O(batch), not
-    O(table), with or without XLA. Ids must lie in `[0, vocab_sizes[j])`: an
-    out-of-range id reads a neighbour table's row instead of failing (with
-    separate tables it fails outside XLA; XLA clamps it).
+    O(table), with or without XLA. Ids outside `[0, vocab_sizes[j])` are
+    clamped into their own table (its first or last row; the last is the
+    out-of-vocabulary row of an `oov="reserve"` vocabulary), never read from
+    a neighbour table.
 
     Args:
         vocab_sizes: Sequence of positive ints, the rows of each table.
@@ -212,7 +221,7 @@ class FusedEmbedding(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        ids = _as_int_ids(inputs)  # (batch_size, num_tables)
+        ids = _as_int_ids(inputs, self.vocab_sizes)  # (batch_size, num_tables)
         rows = ops.add(ids, ops.convert_to_tensor(self.offsets, dtype=ids.dtype))
         # (batch_size, num_tables, embedding_dim)
         embedded = ops.cast(_gather_rows(self.embeddings, rows), self.compute_dtype)
@@ -308,7 +317,7 @@ class SeparateEmbeddings(keras.layers.Layer):
             table.build((input_shape[0],))
 
     def call(self, inputs):
-        ids = _as_int_ids(inputs)  # (batch_size, num_tables)
+        ids = _as_int_ids(inputs, self.vocab_sizes)  # (batch_size, num_tables)
         # num_tables x (batch_size, embedding_dim). The sub-layers own the
         # tables; calling them would use `ops.take`, see `_gather_rows`.
         return [

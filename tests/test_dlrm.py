@@ -295,3 +295,23 @@ def test_few_jit_compiled_sgd_steps_reduce_the_loss():
     after = model.evaluate(inputs, labels, batch_size=32, verbose=0)
     assert model.jit_compile
     assert after < before - 0.05
+
+
+@pytest.mark.parametrize("layer_class", ["FusedEmbedding", "SeparateEmbeddings"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_out_of_range_ids_stay_in_their_own_table(layer_class, jit_compile):
+    import tensorflow as tf
+
+    from agp_tf.models import dlrm
+
+    layer = getattr(dlrm, layer_class)([3, 5], 2, seed=0)
+    layer.build((None, 2))
+    lookup = tf.function(lambda ids: layer(ids), jit_compile=jit_compile)
+    inside = [np.asarray(t) for t in lookup(np.array([[2, 0], [0, 4]], "int32"))]
+    outside = [np.asarray(t) for t in lookup(np.array([[3, -1], [-7, 99]], "int32"))]
+    # past the end: the table's last row; below 0: its first row
+    first = [np.asarray(t) for t in lookup(np.array([[0, 0], [0, 0]], "int32"))]
+    np.testing.assert_array_equal(outside[0][0], inside[0][0])  # 3 -> row 2 of table 0
+    np.testing.assert_array_equal(outside[0][1], first[0][1])  # -7 -> row 0 of table 0
+    np.testing.assert_array_equal(outside[1][0], first[1][0])  # -1 -> row 0 of table 1
+    np.testing.assert_array_equal(outside[1][1], inside[1][1])  # 99 -> row 4 of table 1

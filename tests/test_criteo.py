@@ -13,9 +13,16 @@ from agp_tf.data.features import DENSE_KEY
 from agp_tf.data.features import SPARSE_KEY
 from conftest import SHARED_DATA
 
-KAGGLE_HEAD = os.path.join(SHARED_DATA, "criteo_kaggle_head1000.tsv")
+# The real 1,000-row head of Criteo Kaggle's train.txt: $AGP_TF_CRITEO_HEAD,
+# else the shared data folder beside the repository.
+_HEAD_SOURCE = "AGP_TF_CRITEO_HEAD" if os.environ.get("AGP_TF_CRITEO_HEAD") else "../shared/data"
+KAGGLE_HEAD = os.environ.get("AGP_TF_CRITEO_HEAD") or os.path.join(
+    SHARED_DATA, "criteo_kaggle_head1000.tsv"
+)
 needs_kaggle_head = pytest.mark.skipif(
-    not os.path.exists(KAGGLE_HEAD), reason=f"real Criteo head not found at {KAGGLE_HEAD}"
+    not os.path.exists(KAGGLE_HEAD),
+    reason=f"real Criteo head not found at {KAGGLE_HEAD} (from {_HEAD_SOURCE}; set "
+    "AGP_TF_CRITEO_HEAD to its path)"
 )
 
 

@@ -212,13 +212,18 @@ def criteo_like_text(tmp_path_factory):
     return path
 
 
-def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
-    run_dir = str(tmp_path / "text")
-    result = subprocess.run(
-        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, "--data=text",
-         f"--data_path={criteo_like_text}"],
+def _train_source(run_dir, data, path):
+    """train.py on --data=text or shards with the script's default --window_rows."""
+    return subprocess.run(
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, f"--data={data}",
+         f"--data_path={path}"],
         capture_output=True, text=True, timeout=600,
     )
+
+
+def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
+    run_dir = str(tmp_path / "text")
+    result = _train_source(run_dir, "text", criteo_like_text)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(run_dir)
     assert sum(w["rows"] for w in summary["windows"]) == 6 * 512  # days 0-5 of 7
@@ -234,11 +239,7 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     )
     assert preprocess.returncode == 0, preprocess.stderr[-3000:]
     run_dir = str(tmp_path / "run")
-    result = subprocess.run(
-        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, "--data=shards",
-         f"--data_path={shards_dir}"],
-        capture_output=True, text=True, timeout=600,
-    )
+    result = _train_source(run_dir, "shards", shards_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(run_dir)
     assert summary["settings"]["window_rows"] == round(50_000 / 64) * 64
@@ -250,11 +251,7 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     test_shard = shards.load_metadata(shards_dir)["splits"]["test"]["shards"][0]["file"]
     with open(os.path.join(shards_dir, test_shard), "r+b") as handle:
         handle.truncate(100)
-    broken = subprocess.run(
-        [sys.executable, SCRIPT, f"--run_dir={tmp_path / 'broken'}", *SOURCE_FLAGS,
-         "--data=shards", f"--data_path={shards_dir}"],
-        capture_output=True, text=True, timeout=600,
-    )
+    broken = _train_source(str(tmp_path / "broken"), "shards", shards_dir)
     assert broken.returncode == 2
     assert "cannot read the test split" in broken.stderr and test_shard in broken.stderr
     assert not os.path.exists(tmp_path / "broken" / "state.json")

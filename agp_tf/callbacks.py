@@ -8,6 +8,16 @@ from agp_tf import flops, importance
 from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
 
 
+def describe_flip(event):
+    """One line about a flip: what happened, at which step, to which layers, how long."""
+    action = "prune" if event.to_sparsity > event.from_sparsity else "regrow"
+    kept = ", ".join(f"{name} {units}" for name, units in event.active_units.items())
+    return (
+        f"step {event.step}: {action} to sparsity {event.to_sparsity:g} "
+        f"(neurons kept: {kept}) in {event.seconds:.2f}s"
+    )
+
+
 class GrowPruneCallback(keras.callbacks.Callback):
     """Runs a `GrowPruneController` from `model.fit`.
 
@@ -58,6 +68,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
             training).
         links: Producer -> consumer links for subclassed models (see
             `GrowPruneController`).
+        verbose: Print one line at every prune and regrowth (step, neurons
+            kept per layer, seconds spent).
 
     Example:
 
@@ -82,9 +94,11 @@ class GrowPruneCallback(keras.callbacks.Callback):
         compact=True,
         start_step=0,
         links=None,
+        verbose=False,
     ):
         super().__init__()
         self.links = links
+        self.verbose = bool(verbose)
         importance.check_criterion(criterion)  # fail at construction, not in fit
         if growth not in GROWTH_MODES:
             raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
@@ -212,6 +226,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if event is not None:
             self.flips.append(event)
             self._write_flip(event)
+            if self.verbose:
+                print(describe_flip(event), flush=True)
             if event.recompile:
                 self._rebuild_functions()
             self._batch_logs = None

@@ -350,6 +350,7 @@ def run():
         growth=FLAGS.growth,
         seed=FLAGS.seed,
         compact=FLAGS.compact,
+        verbose=FLAGS.verbose > 0,
     )
     os.makedirs(FLAGS.run_dir, exist_ok=True)
     run = recurring.WindowedRun(

@@ -258,3 +258,18 @@ def test_unsupported_optimizer_fails_at_train_begin():
     callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), dataset(x, y), importance_batches=1)
     with pytest.raises(ValueError, match="Plain"):
         model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)
+
+
+def test_verbose_prints_one_line_per_flip(capsys):
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    callback = agp_tf.GrowPruneCallback(
+        schedules.dsd(0.5, 0.2, 0.6), data, importance_batches=2, verbose=True
+    )
+    model.fit(data, epochs=5, callbacks=[callback], verbose=0)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("step 10: prune to sparsity 0.5 (neurons kept: d0 4, d1 4) in ")
+    assert lines[1].startswith("step 30: regrow to sparsity 0 (neurons kept: d0 8, d1 8) in ")

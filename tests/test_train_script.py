@@ -212,19 +212,21 @@ def criteo_like_text(tmp_path_factory):
     return path
 
 
-def _train_source(run_dir, data, path):
+def _train_source(run_dir, data, path, *flags):
     """train.py on --data=text or shards with the script's default --window_rows."""
     return subprocess.run(
         [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SOURCE_FLAGS, f"--data={data}",
-         f"--data_path={path}"],
+         f"--data_path={path}", *flags],
         capture_output=True, text=True, timeout=600,
     )
 
 
 def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
     run_dir = str(tmp_path / "text")
-    result = _train_source(run_dir, "text", criteo_like_text)
+    result = _train_source(run_dir, "text", criteo_like_text, "--verbose=2")
     assert result.returncode == 0, result.stderr[-3000:]
+    flips = [line for line in result.stdout.splitlines() if ": prune to" in line or ": regrow" in line]
+    assert len(flips) == 4 and "neurons kept: " in flips[0], result.stdout[-2000:]
     summary = _summary(run_dir)
     assert sum(w["rows"] for w in summary["windows"]) == 6 * 512  # days 0-5 of 7
     assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"])

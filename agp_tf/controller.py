@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from agp_tf import flops, importance, optimizer_state, topology
+from agp_tf.layers import replace_neurons
 
 GROWTH_MODES = ("zero_output", "zero")
 
@@ -162,7 +163,6 @@ class GrowPruneController:
         self.model = model
         self.include_regularization = bool(include_regularization)
         self.start_step = int(start_step)
-        self.loss = loss
         self.schedule = schedule
         self.criterion = importance.check_criterion(criterion)
         if growth not in GROWTH_MODES:
@@ -471,15 +471,13 @@ class GrowPruneController:
         layer_index = self.layers.index(layer)
         for weight_index, (variable, axis, initializer) in enumerate(layer.neuron_weights()):
             value = keras.ops.convert_to_numpy(variable)
-            shape = [1] * value.ndim
-            shape[axis] = -1
             if self.growth == "zero":
                 fresh = np.zeros_like(value)
             else:
                 rng = np.random.default_rng([self.seed, step, layer_index, weight_index])
                 draw = _seeded(initializer, int(rng.integers(2**31 - 1)))
                 fresh = keras.ops.convert_to_numpy(draw(value.shape, dtype=variable.dtype))
-            variable.assign(np.where(regrown.reshape(shape), fresh, value).astype(value.dtype))
+            variable.assign(replace_neurons(value, ~regrown, axis, fresh))
             self._reset_slots(variable, ~regrown, axis)
         layer.mask.assign(new_keep.astype(keras.ops.convert_to_numpy(layer.mask).dtype))
         # Outgoing weights start at zero so the model output is unchanged.

@@ -34,6 +34,31 @@ class CompactPlan:
             raise ValueError("A dense output (kept_outputs=None) cannot be emitted compact.")
 
 
+def replace_neurons(value, keep, axis, replacement):
+    """`value` with the neurons not in `keep` (along `axis`) taken from `replacement`.
+
+    Args:
+        value: numpy array, a weight or optimizer slot.
+        keep: Boolean array `(value.shape[axis],)`, True = left as it is.
+        axis: The neuron axis of `value`.
+        replacement: Scalar, or array of `value`'s shape.
+
+    Returns:
+        A new array of `value`'s dtype.
+
+    Example:
+
+    ```python
+    replace_neurons(np.ones((2, 3)), [True, False, True], 1, 0.0)   # column 1 zeroed
+    ```
+    """
+    value = np.asarray(value)
+    shape = [1] * value.ndim
+    shape[axis] = -1
+    keep = np.asarray(keep, dtype=bool).reshape(shape)
+    return np.where(keep, value, replacement).astype(value.dtype)
+
+
 def kept_indices(mask, count):
     """Indices of the kept entries of `mask`, ascending, as a static-size tensor.
 
@@ -154,9 +179,7 @@ class PrunableNeurons:
             raise ValueError(f"Layer `{self.name}` was built with prunable=False.")
         self.mask.assign(keep.astype(self.mask.dtype))
         for variable, axis, _ in self.neuron_weights():
-            shape = [1] * len(variable.shape)
-            shape[axis] = -1
-            variable.assign(variable * keep.reshape(shape).astype(variable.dtype))
+            variable.assign(replace_neurons(keras.ops.convert_to_numpy(variable), keep, axis, 0))
 
 
 @keras.saving.register_keras_serializable(package="agp_tf")

@@ -26,6 +26,8 @@ import functools
 import keras
 import numpy as np
 
+from agp_tf.layers import replace_neurons
+
 
 class SlotResetError(ValueError):
     """agp_tf cannot reset this optimizer's state for pruned neurons."""
@@ -247,23 +249,6 @@ def check_supported(optimizer, variables):
 # ---- resetting ----------------------------------------------------------------
 
 
-def _reset_entries(value, keep, axis, initial):
-    """`value` with the entries where `keep` is False along `axis` set to `initial`.
-
-    Args:
-        value: numpy array, a slot's current value.
-        keep: Boolean array `(value.shape[axis],)`.
-        axis: The neuron axis of `value`.
-        initial: Scalar, or array of `value`'s shape.
-
-    Returns:
-        A new array of `value`'s dtype.
-    """
-    shape = [1] * value.ndim
-    shape[axis] = -1
-    return np.where(keep.reshape(shape), value, initial).astype(value.dtype)
-
-
 def reset_slots(optimizer, variable, keep, axis):
     """Resets `variable`'s slots where boolean `keep` is False, along `axis`.
 
@@ -299,5 +284,5 @@ def reset_slots(optimizer, variable, keep, axis):
         return 0
     for slot, _, initial in found:
         value = keras.ops.convert_to_numpy(slot)
-        slot.assign(_reset_entries(value, keep, axis, initial()))
+        slot.assign(replace_neurons(value, keep, axis, initial()))
     return len(found)

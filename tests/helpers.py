@@ -32,3 +32,30 @@ def xor_data(rows=256, features=3, seed=0):
 
 def dataset(x, y, batch_size=32):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+class PrunedWeightsStayZero(keras.callbacks.Callback):
+    """After every training step: the pruned neurons' kernel columns and biases are 0.
+
+    `sparse_steps` counts the (layer, step) pairs checked while a layer was
+    sparse; `check_outputs(name, layer, keep)` is a hook for more checks.
+    """
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = list(names)
+        self.sparse_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name in self.names:
+            layer = self.model.get_layer(name)
+            keep = layer.mask_numpy()
+            if keep.all():
+                continue
+            self.sparse_steps += 1
+            assert np.all(layer.kernel.numpy()[:, ~keep] == 0.0), name
+            assert np.all(layer.bias.numpy()[~keep] == 0.0), name
+            self.check_outputs(name, layer, keep)
+
+    def check_outputs(self, name, layer, keep):
+        pass

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import agp_tf
 from agp_tf import schedules
-from tests.helpers import dataset, mlp, xor_data
+from tests.helpers import PrunedWeightsStayZero, dataset, mlp, xor_data
 
 OPTIMIZERS = {
     "sgd_momentum": lambda: keras.optimizers.SGD(0.05, momentum=0.9),
@@ -18,32 +18,28 @@ OPTIMIZERS = {
 }
 
 
-class SparseInvariants(keras.callbacks.Callback):
-    """After every step of a sparse phase: pruned weights, slots and outputs stay zero."""
+class SparseInvariants(PrunedWeightsStayZero):
+    """After every step of a sparse phase: pruned weights and outputs stay zero."""
 
     def __init__(self, x):
-        super().__init__()
+        super().__init__(("d0", "d1"))
         self.x = x
-        self.sparse_steps = 0
 
     def on_train_begin(self, logs=None):
-        names = ("d0", "d1")
-        self.hidden = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+        self.hidden = keras.Model(
+            self.model.inputs, [self.model.get_layer(n).output for n in self.names]
+        )
 
     def on_train_batch_end(self, batch, logs=None):
-        outputs = self.hidden(self.x)
-        for name, output in zip(("d0", "d1"), outputs):
-            layer = self.model.get_layer(name)
-            keep = layer.mask_numpy()
-            if keep.all():
-                continue
-            self.sparse_steps += 1
-            assert np.all(layer.kernel.numpy()[:, ~keep] == 0.0), name
-            assert np.all(layer.bias.numpy()[~keep] == 0.0), name
-            if output.shape[-1] == layer.units:
-                assert np.all(output.numpy()[:, ~keep] == 0.0), name
-            else:  # compact execution passes only the kept neurons on
-                assert output.shape[-1] == layer.active_units, name
+        self.outputs = dict(zip(self.names, self.hidden(self.x)))
+        super().on_train_batch_end(batch, logs)
+
+    def check_outputs(self, name, layer, keep):
+        output = self.outputs[name]
+        if output.shape[-1] == layer.units:
+            assert np.all(output.numpy()[:, ~keep] == 0.0), name
+        else:  # compact execution passes only the kept neurons on
+            assert output.shape[-1] == layer.active_units, name
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import agp_tf
 from agp_tf import flops, schedules
+from tests.helpers import PrunedWeightsStayZero
 
 NUMERICAL = [f"num_{i}" for i in range(10)]
 CATEGORICAL = {"wilderness": 4, "soil": 40}
@@ -75,23 +76,6 @@ def synthetic_table(rows, seed=0):
     return features, labels.astype("int32")
 
 
-class SparseInvariants(keras.callbacks.Callback):
-    def __init__(self, names):
-        super().__init__()
-        self.names = names
-        self.sparse_steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name in self.names:
-            layer = self.model.get_layer(name)
-            keep = layer.mask_numpy()
-            if keep.all():
-                continue
-            self.sparse_steps += 1
-            assert np.all(layer.kernel.numpy()[:, ~keep] == 0.0), name
-            assert np.all(layer.bias.numpy()[~keep] == 0.0), name
-
-
 @pytest.mark.parametrize("jit_compile", [True, False])
 def test_wide_and_deep_example_trains_with_alternate_growth_and_pruning(jit_compile):
     keras.utils.set_random_seed(0)
@@ -113,7 +97,7 @@ def test_wide_and_deep_example_trains_with_alternate_growth_and_pruning(jit_comp
     data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(100)  # 40 steps
     schedule = schedules.alternate(0.5)
     callback = agp_tf.GrowPruneCallback(schedule, data, importance_batches=4)
-    check = SparseInvariants(converted)
+    check = PrunedWeightsStayZero(converted)
     history = model.fit(data, epochs=5, callbacks=[callback, check], verbose=0)
 
     total = 5 * 40

@@ -112,3 +112,14 @@ def test_compute_output_shape_tells_the_compact_width():
     assert layer(np.ones((4, 2), "float32")).shape == (4, 2)
     layer.set_compact_plan(CompactPlan(kept_outputs=2))
     assert layer.compute_output_shape((None, 2)) == (None, 3)
+
+
+def test_replace_neurons_by_hand():
+    from agp_tf.layers import replace_neurons
+
+    value = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float32")
+    got = replace_neurons(value, [True, False, True], 1, 0.0)
+    np.testing.assert_array_equal(got, [[1.0, 0.0, 3.0], [4.0, 0.0, 6.0]])
+    assert got.dtype == np.float32
+    rows = replace_neurons(value, [False, True], 0, np.full((2, 3), 9.0))
+    np.testing.assert_array_equal(rows, [[9.0, 9.0, 9.0], [4.0, 5.0, 6.0]])

@@ -72,6 +72,7 @@ from agp_tf.data.features import NUM_DENSE
 from agp_tf.data.features import NUM_FIELDS
 from agp_tf.data.features import NUM_SPARSE
 from agp_tf.data.features import SPARSE_KEY
+from agp_tf.data.features import transform_dense
 
 DENSE_NAMES = tuple(f"I{i}" for i in range(1, NUM_DENSE + 1))
 SPARSE_NAMES = tuple(f"C{i}" for i in range(1, NUM_SPARSE + 1))
@@ -216,27 +217,6 @@ class ParsedChunk:
 
 # --------------------------------------------------------------------------
 # Pure math of the reference preprocessing.
-
-
-def transform_dense(dense):
-    """Reference dense transform: negative -> 0, then `log(x + 1)` in float32.
-
-    Args:
-        dense: Integer array `(..., 13)` as parsed (empty already 0).
-
-    Returns:
-        float32 array of the same shape.
-
-    Example:
-
-    ```python
-    transform_dense(np.array([[0, -3, 1, 1382]]))
-    # [[0., 0., 0.6931472, 7.2320676]]   (= log(1), log(1), log(2), log(1383))
-    ```
-    """
-    counts = np.maximum(np.asarray(dense), 0).astype(np.float32)
-    # float32 throughout, as the reference: log(X_int.astype(float32) + 1).
-    return np.log(counts + np.float32(1.0))
 
 
 def fold_hashes(hashes, max_ind_range):
@@ -1293,5 +1273,4 @@ __all__ = [
     "parse_block",
     "parse_line",
     "transform_chunk",
-    "transform_dense",
 ]

@@ -10,6 +10,8 @@ A batch of Criteo-like data is a pair `(features, labels)`:
 - `labels`: float32, shape `(batch_size,)`, 1.0 for a click.
 """
 
+import numpy as np
+
 NUM_DENSE = 13
 NUM_SPARSE = 26
 NUM_FIELDS = 1 + NUM_DENSE + NUM_SPARSE  # label, I1..I13, C1..C26
@@ -25,3 +27,35 @@ CRITEO_KAGGLE_VOCAB_SIZES = (
     286181, 105, 142572,
 )
 CRITEO_KAGGLE_ROWS = 45_840_617
+
+
+def transform_dense(counts, missing=None):
+    """The reference dense transform: missing -> 0, negative -> 0, `log(x + 1)`.
+
+    Every pipeline (parsed text, shards, the synthetic stream) uses this one
+    definition, so they give bit-identical features for the same counts.
+
+    Args:
+        counts: Integer array of raw counts, any shape (empty already 0 when
+            `missing` is None).
+        missing: Optional boolean array of the shape of `counts`; True
+            entries become 0 whatever `counts` holds there.
+
+    Returns:
+        float32 array of the shape of `counts`.
+
+    Example:
+
+    ```python
+    transform_dense(np.array([[0, -3, 1, 1382]]))
+    # [[0., 0., 0.6931472, 7.2320676]]   (= log(1), log(1), log(2), log(1383))
+    transform_dense(np.array([[3, 7]]), missing=np.array([[False, True]]))
+    # [[1.3862944, 0.]]
+    ```
+    """
+    counts = np.maximum(np.asarray(counts), 0)
+    if missing is not None:
+        counts = np.where(np.asarray(missing), 0, counts)
+    # log(x + 1) in float32, as the reference's log(X_int.astype(float32) + 1);
+    # not log1p, which can differ in the last bit.
+    return np.log(counts.astype(np.float32) + np.float32(1.0))

@@ -59,7 +59,7 @@ __all__ = [
     "BLOCK_ROWS", "DEFAULT_DENSE_MISSING_RATES", "DEFAULT_SPARSE_MISSING_RATES",
     "DEFAULT_ZIPF_EXPONENTS", "MISSING_ID", "SyntheticBatch", "SyntheticCriteo",
     "SyntheticCriteoConfig", "fmix32", "fmix32_inverse", "format_tsv",
-    "hashes_to_ids", "head_interactions", "ids_to_hashes", "preprocess_dense",
+    "hashes_to_ids", "head_interactions", "ids_to_hashes",
     "rotation_matrices", "sigmoid", "zipf_ranks",
 ]
 
@@ -208,32 +208,6 @@ def _zipf_ranks_into(x, num_items, exponent, ranks):
     x -= x.dtype.type(0.5)  # round to nearest, then 0-based: floor(x + 0.5) - 1
     np.copyto(ranks, x, casting="unsafe")  # truncates; x >= 0
     np.minimum(ranks, (num_items - 1).astype(np.int32), out=ranks)
-
-
-def preprocess_dense(raw, missing):
-    """Applies the reference dense preprocessing to raw counts.
-
-    Missing -> 0, negative -> 0, then `log(x + 1)`.
-
-    Args:
-        raw: Integer array of counts, any shape; ignored where `missing`.
-        missing: Boolean array of the shape of `raw`.
-
-    Returns:
-        float32 array of the shape of `raw`.
-
-    Example:
-
-    ```python
-    preprocess_dense(np.array([[3, -1, 7]]), np.array([[False, False, True]]))
-    # [[log(4), 0, 0]]
-    ```
-    """
-    raw = np.asarray(raw)
-    counts = np.where(np.asarray(missing), 0, np.maximum(raw, 0)).astype(np.float32)
-    # log(x + 1) in float32 exactly as the reference (not log1p, which can
-    # differ in the last bit), so parsed text gives bit-identical features.
-    return np.log(counts + np.float32(1.0))
 
 
 def fmix32(x):
@@ -1486,7 +1460,7 @@ class SyntheticCriteo:
             ids, counts, missing = self._sample_features(
                 rng, per_step, day, step / _TIME_STEPS_PER_DAY
             )
-            samples.append((ids.copy(), preprocess_dense(counts, missing)))
+            samples.append((ids.copy(), features.transform_dense(counts, missing)))
         dense = np.concatenate([dense_step for _, dense_step in samples])
         stats = {
             "dense_mean": dense.mean(axis=0),
@@ -1535,9 +1509,7 @@ class SyntheticCriteo:
         rng = _rng(config.seed, _TAG_ROWS, day, block)
         ids, counts, missing = self._sample_features(rng, n, day, step / _TIME_STEPS_PER_DAY)
         # The reference preprocessing; counts are already 0 where missing.
-        dense = np.maximum(counts, 0).astype(np.float32)  # (n, 13)
-        dense += np.float32(1.0)
-        np.log(dense, out=dense)  # as preprocess_dense
+        dense = features.transform_dense(counts)  # (n, 13)
         terms = self._teacher_terms(ids, dense, step, teacher)  # (4, n)
         logits = np.einsum("t,tn->n", teacher["term_scales"], terms) + teacher["bias"][step]
         probabilities = sigmoid(logits.astype(np.float32))

@@ -57,14 +57,6 @@ def test_ids_to_hashes_round_trip():
     assert synthetic.hashes_to_ids(hashes, salt=2**32 - 5).tolist() == ids.tolist()
 
 
-def test_preprocess_dense_reference_rule():
-    raw = np.array([[3, -1, 7, 0]])
-    missing = np.array([[False, False, True, False]])
-    got = synthetic.preprocess_dense(raw, missing)
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, [[np.log(4.0), 0.0, 0.0, 0.0]], rtol=1e-6)
-
-
 def test_zipf_ranks_bounds_and_head():
     u = np.random.default_rng(0).random(200_000)
     ranks = synthetic.zipf_ranks(u, num_items=1000, exponent=1.2)
@@ -221,7 +213,7 @@ def test_layout_dtypes_and_ranges(stream, day0):
     assert np.all(day0.sparse < np.array(stream.vocab_sizes))
     # Dense: the reference preprocessing of the raw counts.
     np.testing.assert_array_equal(
-        day0.dense, synthetic.preprocess_dense(day0.dense_raw, day0.dense_missing)
+        day0.dense, features.transform_dense(day0.dense_raw, day0.dense_missing)
     )
     assert np.all(day0.dense >= 0)
     assert np.all(day0.dense_raw[day0.dense_missing] == 0)
@@ -367,7 +359,7 @@ def test_criteo_text_pipeline_reads_the_same_rows(stream, tmp_path):
     stream.write_tsv(path, days=[0, 6], num_rows=5_000)
     chunks = list(criteo.iter_chunks([path]))
     labels = np.concatenate([c.labels for c in chunks])
-    dense = criteo.transform_dense(np.concatenate([c.dense for c in chunks]))
+    dense = features.transform_dense(np.concatenate([c.dense for c in chunks]))
     hashes = np.concatenate([c.hashes for c in chunks])
     ids, unseen = criteo.Vocabulary.build([path]).lookup(hashes)
     want = stream.day(0, num_rows=5_000), stream.day(6, num_rows=5_000)

@@ -5,12 +5,15 @@ gzipped as `*.gz`): one example per line, tab-separated, no header, 40
 fields: `label`, `I1`..`I13` (integers, may be empty, may be negative),
 `C1`..`C26` (8-hex-digit hashes, may be empty).
 
-Field-count rule. Some copies strip trailing empty fields, so a line with
-fewer than 40 fields is padded with empty fields at the end. A line with
-more than 40 fields is bad. Padding cannot recover a field dropped from the
-middle of a line; such a line is usually still caught because the shifted
-values fail the per-field checks below (a hash in a dense slot, a number in
-a hash slot).
+Field-count rule. A line has exactly 40 fields; any other count makes it
+bad, so nothing is ever shifted into place (a label-less row of Kaggle's
+`test.txt` has 39). Some copies of the data had their trailing empty fields
+stripped (`str.strip()` removes tabs too): for those, `pad_short_lines=True`
+(`--pad_short_lines`) pads a shorter line with empty fields at the end, but
+only when its last field is non-empty, since a stripped line never ends with
+an empty field and a line cut right after a tab does. Padding cannot tell a
+stripped line from one cut inside a field, nor from a label-less row whose
+values happen to pass the per-field checks: use it only for such copies.
 
 Per-field rules (anything else makes the line bad):
 
@@ -57,6 +60,7 @@ lines and parse each block with vectorized numpy; they never hold a whole
 file in memory.
 """
 
+import bisect
 import dataclasses
 import gzip
 import itertools
@@ -130,17 +134,35 @@ class ParseStats:
         bad_lines: Lines skipped (only with `skip_bad_lines=True`).
         bad_line_examples: Messages of the first few skipped lines.
         bytes_read: Bytes read from disk (compressed bytes for `.gz`).
+        block_starts: Per file path, one `BlockStart` per block read, in
+            order: where a later read of a row range can seek to.
     """
 
     rows_per_file: dict = dataclasses.field(default_factory=dict)
     bad_lines: int = 0
     bad_line_examples: list = dataclasses.field(default_factory=list)
     bytes_read: int = 0
+    block_starts: dict = dataclasses.field(default_factory=dict)
 
     @property
     def rows(self):
         """Good rows over all files."""
         return sum(self.rows_per_file.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockStart:
+    """Where a block of whole lines begins in a file.
+
+    Attributes:
+        row: Good rows of the file before the block.
+        offset: Byte offset of the block in the (uncompressed) file.
+        line_number: 1-based number of the block's first line.
+    """
+
+    row: int
+    offset: int
+    line_number: int
 
 
 def check_bad_lines(stats, paths, max_bad_fraction=DEFAULT_MAX_BAD_FRACTION):
@@ -241,7 +263,7 @@ def fold_hashes(hashes, max_ind_range):
     return hashes
 
 
-def parse_line(line, path="<string>", line_number=1):
+def parse_line(line, path="<string>", line_number=1, pad_short_lines=False):
     """Parses one line with plain Python; the readable statement of the rules.
 
     The vectorized block parser follows exactly these rules; this function
@@ -251,6 +273,8 @@ def parse_line(line, path="<string>", line_number=1):
         line: The line, `str` or `bytes`, with or without its newline.
         path: File name for error messages.
         line_number: 1-based line number for error messages.
+        pad_short_lines: Pad a line of fewer than 40 fields whose last field
+            is non-empty (see the field-count rule above).
 
     Returns:
         `(label, dense, hashes)`: int, list of 13 ints (negatives kept),
@@ -262,7 +286,7 @@ def parse_line(line, path="<string>", line_number=1):
     Example:
 
     ```python
-    label, dense, hashes = parse_line("1\\t5\\t-1" + "\\t" * 12 + "68fd1e64")
+    label, dense, hashes = parse_line("1\\t5\\t-1" + "\\t" * 12 + "68fd1e64" + "\\t" * 25)
     # 1, [5, -1, 0, ..., 0], [0x68fd1e64, 0, ..., 0]
     ```
     """
@@ -273,15 +297,16 @@ def parse_line(line, path="<string>", line_number=1):
     if line.endswith("\r"):
         line = line[:-1]
     fields = line.split("\t")
-    if len(fields) > NUM_FIELDS:
-        raise CriteoParseError(
-            path,
-            line_number,
-            None,
-            f"line has {len(fields)} tab-separated fields; expected {NUM_FIELDS} "
-            "(lines with fewer are padded with empty trailing fields)",
-        )
-    fields += [""] * (NUM_FIELDS - len(fields))
+    if len(fields) != NUM_FIELDS:
+        if len(fields) > NUM_FIELDS or not pad_short_lines:
+            raise CriteoParseError(path, line_number, None, _field_count_error(len(fields)))
+        if not fields[-1]:
+            raise CriteoParseError(
+                path, line_number, None,
+                f"line has {len(fields)} fields and ends with an empty one: cut, not "
+                "stripped (a stripped line ends with a value), so it is not padded",
+            )
+        fields += [""] * (NUM_FIELDS - len(fields))
     if fields[0] not in ("0", "1"):
         raise CriteoParseError(
             path, line_number, "label", f"label must be 0 or 1; got {fields[0]!r}"
@@ -308,6 +333,15 @@ def parse_line(line, path="<string>", line_number=1):
             )
         hashes.append(int(value, 16) if value else 0)
     return int(fields[0]), dense, hashes
+
+
+def _field_count_error(count):
+    if count > NUM_FIELDS:
+        return f"line has {count} tab-separated fields; expected {NUM_FIELDS}"
+    return (
+        f"line has {count} tab-separated fields; expected {NUM_FIELDS}. If this copy had "
+        "its trailing empty fields stripped, pass pad_short_lines=True (--pad_short_lines)"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -436,7 +470,8 @@ def _parse_hashes(buffer, starts, ends):
     return np.where(lengths == 0, 0, packed.astype(np.int64)), ok
 
 
-def parse_block(block, path="<block>", first_line_number=1, skip_bad_lines=False, stats=None):
+def parse_block(block, path="<block>", first_line_number=1, skip_bad_lines=False, stats=None,
+                pad_short_lines=False):
     """Parses a block of whole lines with vectorized numpy.
 
     Args:
@@ -446,6 +481,7 @@ def parse_block(block, path="<block>", first_line_number=1, skip_bad_lines=False
         skip_bad_lines: Drop bad lines (and count them in `stats`) instead of
             raising.
         stats: Optional `ParseStats`; bad lines are added to it.
+        pad_short_lines: Pad short lines as `parse_line` does.
 
     Returns:
         A `ParsedChunk` with the good lines.
@@ -474,7 +510,14 @@ def parse_block(block, path="<block>", first_line_number=1, skip_bad_lines=False
     good = ((ends[:, 0] - starts[:, 0]) == 1) & (
         (label_chars == _ZERO) | (label_chars == _ZERO + 1)
     )
-    good &= num_fields <= NUM_FIELDS
+    if pad_short_lines:
+        # A padded line's last own field must hold a value (else: cut).
+        last = np.minimum(num_fields, NUM_FIELDS) - 1
+        rows = np.arange(n)
+        filled = ends[rows, last] > starts[rows, last]
+        good &= (num_fields == NUM_FIELDS) | ((num_fields < NUM_FIELDS) & filled)
+    else:
+        good &= num_fields == NUM_FIELDS
     dense, dense_ok = _parse_dense(
         buffer, starts[:, _FIRST_DENSE:_FIRST_SPARSE], ends[:, _FIRST_DENSE:_FIRST_SPARSE]
     )
@@ -493,7 +536,7 @@ def parse_block(block, path="<block>", first_line_number=1, skip_bad_lines=False
         # The per-line parser states what is wrong with the line.
         text = buffer[line_starts[i] : newlines[i]].tobytes()
         try:
-            parse_line(text, path, int(line_numbers[i]))
+            parse_line(text, path, int(line_numbers[i]), pad_short_lines)
         except CriteoParseError as error:
             return error
         return CriteoParseError(path, int(line_numbers[i]), None, "line rejected by the parser")
@@ -522,30 +565,36 @@ def _open_binary(path):
     return raw, raw
 
 
-def iter_blocks(path, block_bytes=DEFAULT_BLOCK_BYTES):
-    """Yields `(block, first_line_number, bytes_on_disk)` of whole lines.
+def iter_blocks(path, block_bytes=DEFAULT_BLOCK_BYTES, start=None):
+    """Yields `(block, first_line_number, bytes_on_disk, offset)` of whole lines.
 
     Args:
         path: A Criteo text file (`.gz` is decompressed on the fly).
         block_bytes: Bytes read per block; a block is then cut back to its
             last newline (a line longer than this makes the block longer).
+        start: Optional `BlockStart` to begin at instead of the file's
+            start. Plain files seek there; `.gz` files cannot seek, so they
+            are decompressed up to it.
+
+    `offset` is the block's byte offset in the uncompressed file.
 
     Example:
 
     ```python
-    for block, first_line, _ in iter_blocks("day_0", 1 << 22):
+    for block, first_line, _, _ in iter_blocks("day_0", 1 << 22):
         chunk = parse_block(block, "day_0", first_line)
     ```
     """
     stream, raw = _open_binary(path)
     with raw, stream:
-        line_number = 1
+        offset, line_number = (0, 1) if start is None else (start.offset, start.line_number)
+        stream.seek(offset)
         carry = b""
         while True:
             data = stream.read(block_bytes)
             if not data:
                 if carry:
-                    yield carry, line_number, raw.tell()
+                    yield carry, line_number, raw.tell(), offset
                 return
             data = carry + data if carry else data
             cut = data.rfind(b"\n") + 1
@@ -553,8 +602,13 @@ def iter_blocks(path, block_bytes=DEFAULT_BLOCK_BYTES):
                 carry = data
                 continue
             block, carry = data[:cut], data[cut:]
-            yield block, line_number, raw.tell()
+            yield block, line_number, raw.tell(), offset
             line_number += block.count(b"\n")
+            offset += cut
+
+
+def _count_lines(block):
+    return block.count(b"\n") + (not block.endswith(b"\n"))
 
 
 def check_input_paths(paths):
@@ -581,6 +635,7 @@ def iter_chunks(
     stats=None,
     block_bytes=DEFAULT_BLOCK_BYTES,
     progress=None,
+    pad_short_lines=False,
 ):
     """Parses files in order and yields one `ParsedChunk` per block.
 
@@ -591,6 +646,7 @@ def iter_chunks(
         block_bytes: Bytes per block.
         progress: Optional callable `(bytes_read, rows, bad_lines)`, called
             after every block with totals so far.
+        pad_short_lines: Pad short lines (see the field-count rule).
 
     Example:
 
@@ -603,8 +659,10 @@ def iter_chunks(
     bytes_before = stats.bytes_read
     for path in paths:
         stats.rows_per_file.setdefault(path, 0)
-        for block, first_line, bytes_on_disk in iter_blocks(path, block_bytes):
-            chunk = parse_block(block, path, first_line, skip_bad_lines, stats)
+        starts = stats.block_starts.setdefault(path, [])
+        for block, first_line, bytes_on_disk, offset in iter_blocks(path, block_bytes):
+            starts.append(BlockStart(stats.rows_per_file[path], offset, first_line))
+            chunk = parse_block(block, path, first_line, skip_bad_lines, stats, pad_short_lines)
             stats.rows_per_file[path] += len(chunk)
             stats.bytes_read = bytes_before + bytes_on_disk
             if progress is not None:
@@ -613,13 +671,14 @@ def iter_chunks(
         bytes_before = stats.bytes_read
 
 
-def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES, stats=None):
+def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES, stats=None,
+               pad_short_lines=False):
     """Good rows per file, in the given order.
 
     Without `skip_bad_lines` every line must be good (a later read raises at
     a bad one), so this only counts lines; with it, the files are parsed.
     `stats`, an optional `ParseStats`, is filled in (rows per file, and the
-    bad lines when skipping).
+    bad lines when skipping). `pad_short_lines` matters only when skipping.
 
     Example:
 
@@ -630,14 +689,17 @@ def count_rows(paths, skip_bad_lines=False, block_bytes=DEFAULT_BLOCK_BYTES, sta
     paths = check_input_paths(paths)
     stats = ParseStats() if stats is None else stats
     if skip_bad_lines:
-        for _ in iter_chunks(paths, True, stats, block_bytes):
+        for _ in iter_chunks(paths, True, stats, block_bytes, pad_short_lines=pad_short_lines):
             pass
         return [stats.rows_per_file[p] for p in paths]
     counts = []
     for path in paths:
-        lines = 0
-        for block, _, _ in iter_blocks(path, block_bytes):
-            lines += block.count(b"\n") + (not block.endswith(b"\n"))
+        lines, bytes_before = 0, stats.bytes_read
+        starts = stats.block_starts[path] = []
+        for block, first_line, bytes_on_disk, offset in iter_blocks(path, block_bytes):
+            starts.append(BlockStart(lines, offset, first_line))
+            lines += _count_lines(block)
+            stats.bytes_read = bytes_before + bytes_on_disk
         counts.append(lines)
         stats.rows_per_file[path] = lines
     return counts
@@ -750,6 +812,7 @@ class Vocabulary:
         stats=None,
         block_bytes=DEFAULT_BLOCK_BYTES,
         progress=None,
+        pad_short_lines=False,
     ):
         """Builds the vocabulary in one streaming pass over `paths`.
 
@@ -763,12 +826,14 @@ class Vocabulary:
                 per file, which the day split needs).
             block_bytes: Bytes per parsed block.
             progress: Optional callable `(bytes_read, rows, bad_lines)`.
+            pad_short_lines: Pad short lines (see the field-count rule).
 
         Returns:
             A `Vocabulary`.
         """
         builder = VocabularyBuilder(max_ind_range, order)
-        for chunk in iter_chunks(paths, skip_bad_lines, stats, block_bytes, progress):
+        chunks = iter_chunks(paths, skip_bad_lines, stats, block_bytes, progress, pad_short_lines)
+        for chunk in chunks:
             builder.update(chunk.hashes)
         return builder.result()
 
@@ -1033,25 +1098,51 @@ def transform_chunk(chunk, vocabulary=None, max_ind_range=0, oov="error"):
     return dense, sparse, labels
 
 
-def _iter_row_range(paths, start, stop, skip_bad_lines, stats, block_bytes):
-    """Yields `(chunk, first_row_index)` for the good rows in `[start, stop)`."""
+def _first_block(index, path, row):
+    """The last block start of `path` in `index` at or before the file's row `row`."""
+    starts = index.block_starts[path]
+    k = bisect.bisect_right([b.row for b in starts], row) - 1
+    return starts[max(k, 0)]
+
+
+def _iter_row_range(paths, start, stop, skip_bad_lines, stats, block_bytes, index=None,
+                    pad_short_lines=False):
+    """Yields `(chunk, first_row_index)` for the good rows in `[start, stop)`.
+
+    With `index` (the `ParseStats` of an earlier pass over all of `paths`
+    with the same `skip_bad_lines`), files wholly before `start` are not
+    opened and a file is entered at the last block start before `start`:
+    reading consecutive ranges reads each row about once.
+    """
     stats = ParseStats() if stats is None else stats
     row = 0
     for path in paths:
         if row >= stop:
             return
+        begin = None
+        if index is not None:
+            file_rows = index.rows_per_file[path]
+            if row + file_rows <= start:
+                row += file_rows
+                continue
+            begin = _first_block(index, path, start - row)
+            row += begin.row
         stats.rows_per_file.setdefault(path, 0)
-        for block, first_line, _ in iter_blocks(path, block_bytes):
+        # Bytes on disk: a .gz file is decompressed from its start to seek.
+        tell = begin.offset if begin is not None and not path.endswith(".gz") else 0
+        for block, first_line, bytes_on_disk, _ in iter_blocks(path, block_bytes, begin):
             if row >= stop:
                 return
+            stats.bytes_read += bytes_on_disk - tell
+            tell = bytes_on_disk
             if not skip_bad_lines:
                 # Every line is a row here, so whole blocks before `start`
                 # are skipped by counting lines, without parsing.
-                lines = block.count(b"\n") + (not block.endswith(b"\n"))
+                lines = _count_lines(block)
                 if row + lines <= start:
                     row += lines
                     continue
-            chunk = parse_block(block, path, first_line, skip_bad_lines, stats)
+            chunk = parse_block(block, path, first_line, skip_bad_lines, stats, pad_short_lines)
             stats.rows_per_file[path] += len(chunk)
             lo, hi = max(start - row, 0), min(stop - row, len(chunk))
             if lo < hi:
@@ -1123,6 +1214,9 @@ def iter_batches(
     skip_bad_lines=False,
     stats=None,
     block_bytes=DEFAULT_BLOCK_BYTES,
+    row_range=None,
+    index=None,
+    pad_short_lines=False,
 ):
     """Streams preprocessed numpy batches from Criteo text files.
 
@@ -1150,6 +1244,13 @@ def iter_batches(
             are checked when the split holding them is read).
         stats: Optional `ParseStats` filled in while reading.
         block_bytes: Bytes per parsed block.
+        row_range: Optional `(start, stop)` of good-row indices over all
+            the files, instead of a split (e.g. one training window).
+        index: Optional `ParseStats` of an earlier pass over all of `paths`
+            (`count_rows`, `Vocabulary.build`) with the same
+            `skip_bad_lines`: the read seeks to its first row instead of
+            reading the files from the start.
+        pad_short_lines: Pad short lines (see the field-count rule).
 
     Yields:
         `(features, labels)`: `{DENSE_KEY: float32 (b, 13), SPARSE_KEY:
@@ -1167,9 +1268,22 @@ def iter_batches(
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
     _check_oov(oov)
+    if row_range is not None and split not in (None, "all"):
+        raise ValueError(
+            f"Pass `split` or `row_range`, not both. Received: split={split!r}, "
+            f"row_range={row_range!r}"
+        )
     if days is None and split not in (None, "all"):
-        days = DaySplit.equal_days(sum(count_rows(paths, skip_bad_lines, block_bytes)))
-    if days is None:
+        if index is None:
+            index = ParseStats()
+            count_rows(paths, skip_bad_lines, block_bytes, index, pad_short_lines)
+        days = DaySplit.equal_days(index.rows)
+    if row_range is not None:
+        start, stop = (int(r) for r in row_range)
+        if not 0 <= start <= stop:
+            raise ValueError(f"`row_range` must be (start, stop) with 0 <= start <= stop. "
+                             f"Received: row_range={row_range!r}")
+    elif days is None:
         start, stop = 0, math.inf
     else:
         start, stop = days.split_range(split or "all")
@@ -1177,7 +1291,7 @@ def iter_batches(
     pieces = (
         (first_row, transform_chunk(chunk, vocabulary, max_ind_range, oov))
         for chunk, first_row in _iter_row_range(
-            paths, start, stop, skip_bad_lines, stats, block_bytes
+            paths, start, stop, skip_bad_lines, stats, block_bytes, index, pad_short_lines
         )
     )
     if shuffle_rows:
@@ -1221,13 +1335,18 @@ def criteo_dataset(paths, batch_size, seed=None, drop_remainder=False, **kwargs)
     """
     paths = check_input_paths(paths)
     if kwargs.get("days") is None and kwargs.get("split") not in (None, "all"):
-        # Count once here, not at every epoch.
+        # Count once here, not at every epoch; the count's block starts let
+        # every epoch seek to the split.
+        index = ParseStats()
         rows = count_rows(
             paths,
             kwargs.get("skip_bad_lines", False),
             kwargs.get("block_bytes", DEFAULT_BLOCK_BYTES),
+            index,
+            kwargs.get("pad_short_lines", False),
         )
         kwargs["days"] = DaySplit.equal_days(sum(rows))
+        kwargs.setdefault("index", index)
     batch_dim = batch_size if drop_remainder else None
     signature = (
         {
@@ -1254,6 +1373,7 @@ def natural_sort_key(path):
 
 
 __all__ = [
+    "BlockStart",
     "check_bad_lines",
     "CriteoParseError",
     "DaySplit",

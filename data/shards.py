@@ -246,6 +246,7 @@ def preprocess(
     rows_per_shard=DEFAULT_ROWS_PER_SHARD,
     skip_bad_lines=False,
     max_bad_fraction=criteo.DEFAULT_MAX_BAD_FRACTION,
+    pad_short_lines=False,
     overwrite=False,
     block_bytes=criteo.DEFAULT_BLOCK_BYTES,
     progress=None,
@@ -278,6 +279,8 @@ def preprocess(
         max_bad_fraction: With `skip_bad_lines`, fail when more than this
             share of the lines is bad (`criteo.check_bad_lines`); an empty
             input, or one with no good line, fails always.
+        pad_short_lines: Pad lines whose trailing empty fields were stripped
+            (see the field-count rule in `agp_tf.data.criteo`).
         overwrite: Replace a previous preprocessing in `output_dir`.
         block_bytes: Bytes per parsed text block.
         progress: Optional callable `(phase, bytes_read, bytes_total, rows,
@@ -340,6 +343,7 @@ def preprocess(
             stats=first_pass,
             block_bytes=block_bytes,
             progress=report("vocabulary"),
+            pad_short_lines=pad_short_lines,
         )
     else:
         if isinstance(vocabulary, (str, os.PathLike)):
@@ -353,7 +357,7 @@ def preprocess(
                 )
             max_ind_range = vocabulary.max_ind_range
         for _ in criteo.iter_chunks(
-            inputs, skip_bad_lines, first_pass, block_bytes, report("count")
+            inputs, skip_bad_lines, first_pass, block_bytes, report("count"), pad_short_lines
         ):
             pass
     criteo.check_bad_lines(first_pass, inputs, max_bad_fraction)
@@ -379,7 +383,7 @@ def preprocess(
     row = 0
     try:
         for chunk in criteo.iter_chunks(
-            inputs, skip_bad_lines, second_pass, block_bytes, report("write")
+            inputs, skip_bad_lines, second_pass, block_bytes, report("write"), pad_short_lines
         ):
             records = to_records(*criteo.transform_chunk(chunk, vocabulary, max_ind_range, oov))
             lo_row, hi_row = row, row + len(records)
@@ -443,6 +447,7 @@ def preprocess(
             {"path": os.path.abspath(p), "rows": n} for p, n in zip(inputs, rows_per_file)
         ],
         "split_mode": split_mode,
+        "pad_short_lines": bool(pad_short_lines),
         "day_sizes": list(days.day_sizes) if days else None,
         "splits": {
             s: {"rows": writers[s].rows, "shards": writers[s].shards} for s in splits

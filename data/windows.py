@@ -88,41 +88,39 @@ class SyntheticWindows:
         return self._dataset(self.stream.day(self.test_day, self.rows_per_day), batch_size)
 
 
-class _SkipTakeWindows:
-    """Windows as consecutive batch ranges of one batched dataset."""
+class _RowRangeWindows:
+    """Windows as consecutive row ranges of a train split, read by seeking."""
 
     def __init__(self, train_rows, window_rows, batch_size):
         _check_positive("window_rows", window_rows)
         if window_rows % batch_size:
+            # Every window then holds whole batches (the last may be
+            # short): one compiled step shape for the whole run.
             raise ValueError(
                 f"`window_rows` must be a multiple of the batch size {batch_size} for this "
                 f"source. Received: window_rows={window_rows}"
             )
         self.batch_size = batch_size
         self.window_rows = _split_rows(train_rows, window_rows)
-        self._window_batches = window_rows // batch_size
-
-    def _check_batch_size(self, batch_size):
-        if batch_size != self.batch_size:
-            raise ValueError(
-                f"This source was set up for batch size {self.batch_size}. "
-                f"Received: batch_size={batch_size}"
-            )
+        self._window_stride = window_rows
 
     def _row_range(self, index):
-        start = index * self._window_batches * self.batch_size
+        start = index * self._window_stride
         return start, start + self.window_rows[index]
 
     def describe(self, index):
         return "rows {}-{}".format(*self._row_range(index))
 
     def window(self, index, batch_size):
-        self._check_batch_size(batch_size)
-        skip = index * self._window_batches
-        return self._train(batch_size).skip(skip).take(self._window_batches)
+        if batch_size != self.batch_size:
+            raise ValueError(
+                f"This source was set up for batch size {self.batch_size}. "
+                f"Received: batch_size={batch_size}"
+            )
+        return self._rows(self._row_range(index), batch_size).prefetch(2)
 
 
-class ShardWindows(_SkipTakeWindows):
+class ShardWindows(_RowRangeWindows):
     """Windows over the train split of a `preprocess` output directory.
 
     Args:
@@ -139,22 +137,21 @@ class ShardWindows(_SkipTakeWindows):
         self.vocab_sizes = list(metadata["table_sizes"])
         super().__init__(metadata["splits"]["train"]["rows"], window_rows, batch_size)
 
-    def window(self, index, batch_size):
-        # Seeks to the window's rows: a run reads each row once per pass.
-        self._check_batch_size(batch_size)
-        return shards.shard_dataset(
-            self.data_dir, "train", batch_size, row_range=self._row_range(index)
-        ).prefetch(2)
+    def _rows(self, row_range, batch_size):
+        # Seeks to the window's records: a run reads each row once per pass.
+        return shards.shard_dataset(self.data_dir, "train", batch_size, row_range=row_range)
 
     def test(self, batch_size):
         return shards.shard_dataset(self.data_dir, self.test_split, batch_size)
 
 
-class TextWindows(_SkipTakeWindows):
+class TextWindows(_RowRangeWindows):
     """Windows over the training days of raw Criteo text (parsed on the fly).
 
-    The vocabulary is built in one streaming pass over the files unless one
-    is given. Slower than shards: preprocess first for long runs.
+    One pass over the files, before training, counts the rows (building
+    the vocabulary too unless one is given) and notes where every block of
+    lines starts; each window then seeks to its first row, so a run parses
+    each row about once. Slower than shards: preprocess first for long runs.
 
     Args:
         paths: Criteo Kaggle `train.txt` (or day files).
@@ -165,39 +162,58 @@ class TextWindows(_SkipTakeWindows):
         skip_bad_lines: Skip (and count) malformed lines instead of failing.
         max_bad_fraction: With `skip_bad_lines`, the largest tolerated share
             of bad lines (`criteo.check_bad_lines`).
+        block_bytes: Bytes per parsed block.
+        pad_short_lines: Pad lines whose trailing empty fields were stripped
+            (see the field-count rule in `agp_tf.data.criteo`).
+
+    Attributes:
+        index: The `criteo.ParseStats` of the counting pass (rows per file,
+            bad lines skipped, block starts).
+        read_stats: A `criteo.ParseStats` of everything the windows and the
+            test split have read since (rows parsed, bytes read).
     """
 
     def __init__(self, paths, window_rows, batch_size, vocabulary=None, max_ind_range=0,
-                 skip_bad_lines=False, max_bad_fraction=criteo.DEFAULT_MAX_BAD_FRACTION):
-        self.paths = paths
+                 skip_bad_lines=False, max_bad_fraction=criteo.DEFAULT_MAX_BAD_FRACTION,
+                 block_bytes=criteo.DEFAULT_BLOCK_BYTES, pad_short_lines=False):
+        self.paths = criteo.check_input_paths(paths)
         self.skip_bad_lines = skip_bad_lines
+        self.pad_short_lines = pad_short_lines
+        self.block_bytes = block_bytes
+        # The one pass: row counts, bad lines and block starts.
+        self.index = criteo.ParseStats()
         if vocabulary is None:
             vocabulary = criteo.Vocabulary.build(
-                paths, max_ind_range=max_ind_range, skip_bad_lines=skip_bad_lines
+                self.paths, max_ind_range=max_ind_range, skip_bad_lines=skip_bad_lines,
+                stats=self.index, block_bytes=block_bytes, pad_short_lines=pad_short_lines,
             )
-        elif isinstance(vocabulary, str):
-            vocabulary = criteo.Vocabulary.load(vocabulary)
+        else:
+            if isinstance(vocabulary, str):
+                vocabulary = criteo.Vocabulary.load(vocabulary)
+            criteo.count_rows(self.paths, skip_bad_lines, block_bytes, self.index,
+                              pad_short_lines)
+        criteo.check_bad_lines(self.index, self.paths, max_bad_fraction)
         self.vocabulary = vocabulary
         self.vocab_sizes = list(vocabulary.table_sizes("error"))
         # Kaggle days: the files' rows together, cut into equal days (as
-        # `criteo_dataset` cuts them); counted once, here.
-        stats = criteo.ParseStats()
-        rows = sum(criteo.count_rows(paths, skip_bad_lines=skip_bad_lines, stats=stats))
-        criteo.check_bad_lines(stats, criteo.check_input_paths(paths), max_bad_fraction)
-        self.split = criteo.DaySplit.equal_days(rows)
+        # `criteo_dataset` cuts them).
+        self.split = criteo.DaySplit.equal_days(self.index.rows)
+        self.read_stats = criteo.ParseStats()
         super().__init__(self.split.split_sizes()["train"], window_rows, batch_size)
 
-    def _stream(self, split, batch_size):
+    def _stream(self, batch_size, **where):
         return criteo.criteo_dataset(
-            self.paths, batch_size, vocabulary=self.vocabulary, split=split, days=self.split,
-            skip_bad_lines=self.skip_bad_lines,
+            self.paths, batch_size, vocabulary=self.vocabulary, days=self.split,
+            skip_bad_lines=self.skip_bad_lines, block_bytes=self.block_bytes,
+            index=self.index, stats=self.read_stats, pad_short_lines=self.pad_short_lines,
+            **where,
         )
 
-    def _train(self, batch_size):
-        return self._stream("train", batch_size)
+    def _rows(self, row_range, batch_size):
+        return self._stream(batch_size, row_range=row_range)
 
     def test(self, batch_size):
-        return self._stream("test", batch_size)
+        return self._stream(batch_size, split="test")
 
 
 __all__ = ["SyntheticWindows", "ShardWindows", "TextWindows"]

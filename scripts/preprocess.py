@@ -77,6 +77,11 @@ flags.DEFINE_integer("rows_per_shard", 1 << 20, "Rows per shard file (160 bytes 
 flags.DEFINE_bool(
     "skip_bad_lines", False, "Skip and count malformed lines instead of stopping at the first."
 )
+flags.DEFINE_bool(
+    "pad_short_lines", False,
+    "Pad lines with fewer than 40 fields with empty trailing fields, for copies whose trailing "
+    "empty fields were stripped (a line must still end with a value).",
+)
 flags.DEFINE_bool("overwrite", False, "Replace an earlier preprocessing in --output_dir.")
 flags.DEFINE_integer("block_mib", 4, "MiB of text parsed per block.")
 flags.DEFINE_float("progress_seconds", 1.0, "Seconds between progress lines (0: none).")
@@ -158,6 +163,7 @@ def main(argv):
             rows_per_shard=FLAGS.rows_per_shard,
             skip_bad_lines=FLAGS.skip_bad_lines,
             max_bad_fraction=FLAGS.max_bad_fraction,
+            pad_short_lines=FLAGS.pad_short_lines,
             overwrite=FLAGS.overwrite,
             block_bytes=FLAGS.block_mib << 20,
             progress=progress,

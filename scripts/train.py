@@ -37,6 +37,12 @@ flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards", "text"],
                   "(scripts/preprocess.py output) or raw Criteo text.")
 flags.DEFINE_list("data_path", [], "Shards directory (--data=shards) or text files (--data=text).")
 flags.DEFINE_string("vocabulary", None, "Saved vocabulary for --data=text (default: build one).")
+flags.DEFINE_bool("skip_bad_lines", False,
+                  "--data=text: skip and count malformed lines instead of stopping at the first.")
+flags.DEFINE_float("max_bad_fraction", 0.001,  # agp_tf.data.criteo.DEFAULT_MAX_BAD_FRACTION
+                   "--data=text with --skip_bad_lines: fail when more than this share is bad.")
+flags.DEFINE_bool("pad_short_lines", False,
+                  "--data=text: pad lines whose trailing empty fields were stripped.")
 flags.DEFINE_integer("window_rows", None,
                      "Rows per look-ahead window (evaluate on it, then train on it). Default: "
                      "50,000 for --data=synthetic; for shards and text, which window by whole "
@@ -148,6 +154,9 @@ def check_settings(schedule):
         raise SettingsError(f"--data={FLAGS.data} needs --data_path")
     if FLAGS.data == "synthetic" and FLAGS.data_path:
         raise SettingsError("--data_path is only read with --data=shards or --data=text")
+    for name in ("vocabulary", "skip_bad_lines", "max_bad_fraction", "pad_short_lines"):
+        if FLAGS.data != "text" and FLAGS[name].present:
+            raise SettingsError(f"--{name} is only read with --data=text")
     if FLAGS.batch_size < 1 or window_rows() < 1 or FLAGS.importance_batches < 1:
         raise SettingsError("--batch_size, --window_rows and --importance_batches must be >= 1")
     if FLAGS.data != "synthetic" and window_rows() % FLAGS.batch_size:
@@ -181,7 +190,8 @@ def check_settings(schedule):
 def settings_dict():
     """The flags that define a run (a run dir only resumes with equal ones)."""
     names = [
-        "data", "data_path", "vocabulary", "window_rows", "synthetic_rows_per_day",
+        "data", "data_path", "vocabulary", "skip_bad_lines", "max_bad_fraction",
+        "pad_short_lines", "window_rows", "synthetic_rows_per_day",
         "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
         "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
         "prune_end", "criterion", "importance_batches", "growth", "compact", "optimizer",
@@ -208,7 +218,9 @@ def make_source():
     if FLAGS.data == "shards":
         return windows.ShardWindows(FLAGS.data_path[0], window_rows(), FLAGS.batch_size)
     return windows.TextWindows(
-        FLAGS.data_path, window_rows(), FLAGS.batch_size, vocabulary=FLAGS.vocabulary
+        FLAGS.data_path, window_rows(), FLAGS.batch_size, vocabulary=FLAGS.vocabulary,
+        skip_bad_lines=FLAGS.skip_bad_lines, max_bad_fraction=FLAGS.max_bad_fraction,
+        pad_short_lines=FLAGS.pad_short_lines,
     )
 
 
@@ -320,7 +332,15 @@ def run():
     if FLAGS.restart and os.path.isdir(FLAGS.run_dir):
         shutil.rmtree(FLAGS.run_dir)
     keras.utils.set_random_seed(FLAGS.seed)
-    source = make_source()
+    try:
+        source = make_source()
+    except (ValueError, OSError) as error:  # bad data, named by file and line
+        raise SettingsError(f"--data={FLAGS.data}: {error}") from None
+    if FLAGS.data == "text":
+        stats = source.index
+        print(f"Read {stats.rows:,} rows from {len(stats.rows_per_file)} file(s)"
+              + (f"; skipped {stats.bad_lines:,} bad lines, first: {stats.bad_line_examples[0]}"
+                 if stats.bad_lines else ""), flush=True)
     strategy = make_strategy()
     log_dir = os.path.join(FLAGS.run_dir, "tensorboard")
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.run_dir, "export")

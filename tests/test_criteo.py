@@ -48,8 +48,9 @@ def make_line(label, dense=(), hashes=(), strip_trailing=False, upper=False):
     return line.rstrip("\t") if strip_trailing else line
 
 
-def random_lines(rng, n, hash_pool=50):
-    """Valid lines with empties, negatives, both hex cases and stripped tails."""
+def random_lines(rng, n, hash_pool=50, strip_rate=0.0):
+    """Valid lines with empties, negatives, both hex cases; with `strip_rate`,
+    that share has its trailing empty fields stripped (read with padding)."""
     pool = rng.integers(0, 2**32, size=(26, hash_pool))
     lines = []
     for _ in range(n):
@@ -73,7 +74,7 @@ def random_lines(rng, n, hash_pool=50):
                 int(rng.integers(2)),
                 dense,
                 hashes,
-                strip_trailing=bool(rng.random() < 0.5),
+                strip_trailing=bool(rng.random() < strip_rate),
                 upper=bool(rng.random() < 0.3),
             )
         )
@@ -87,11 +88,11 @@ def write_lines(path, lines, final_newline=True):
     return str(path)
 
 
-def reference_rows(lines, max_ind_range=0):
+def reference_rows(lines, max_ind_range=0, pad_short_lines=False):
     """Reference preprocessing in plain Python, one line at a time."""
     labels, dense, hashes = [], [], []
     for line in lines:
-        label, d, h = criteo.parse_line(line)
+        label, d, h = criteo.parse_line(line, pad_short_lines=pad_short_lines)
         labels.append(label)
         dense.append([math.log(max(x, 0) + 1) for x in d])
         hashes.append([x % max_ind_range if max_ind_range else x for x in h])
@@ -122,18 +123,48 @@ def collect(batches):
 
 
 def test_parse_line_values_and_padding():
-    line = make_line(1, [5, -3, None, 0, 1382], [0x68FD1E64, None, "ABCDEF01"], strip_trailing=True)
-    assert line.count("\t") == 16  # stripped: 17 fields
-    label, dense, hashes = criteo.parse_line(line + "\n")
+    full = make_line(1, [5, -3, None, 0, 1382], [0x68FD1E64, None, "ABCDEF01"])
+    label, dense, hashes = criteo.parse_line(full + "\n")
     assert label == 1
     assert dense == [5, -3, 0, 0, 1382] + [0] * 8
     assert hashes == [0x68FD1E64, 0, 0xABCDEF01] + [0] * 23
+    stripped = full.rstrip("\t")
+    assert stripped.count("\t") == 16  # 17 fields
+    with pytest.raises(criteo.CriteoParseError, match="17 tab-separated fields.*pad_short_lines"):
+        criteo.parse_line(stripped)
+    assert criteo.parse_line(stripped, pad_short_lines=True) == (label, dense, hashes)
+
+
+def test_short_lines_are_never_shifted_into_place():
+    # A label-less Kaggle test row: I1..I13, C1..C26 (39 fields). With I1 = 1
+    # and C1 all digits, every value passes its slot's check once shifted.
+    test_row = "\t".join(["1", "5", "", "0"] + [""] * 9 + ["12345678"] + ["68fd1e64"] * 25)
+    assert test_row.count("\t") == 38
+    with pytest.raises(criteo.CriteoParseError, match="39 tab-separated fields; expected 40"):
+        criteo.parse_line(test_row)
+    with pytest.raises(criteo.CriteoParseError, match="39 tab-separated fields"):
+        criteo.parse_block(test_row.encode())
+    # A last line cut right after a tab ends with an empty field: padding
+    # would make it a valid row, so even with padding it is bad.
+    full = make_line(0, [1, 2, 3], [0xABCDEF01] * 26)
+    cut = full[: full.index("abcdef01")]
+    assert cut.endswith("\t")
+    block = (full + "\n" + cut).encode()
+    for pad in (False, True):
+        with pytest.raises(criteo.CriteoParseError, match="^b:2: line has 15"):
+            criteo.parse_block(block, "b", pad_short_lines=pad)
+    with pytest.raises(criteo.CriteoParseError, match="ends with an empty one"):
+        criteo.parse_line(cut, pad_short_lines=True)
+    stats = criteo.ParseStats()
+    chunk = criteo.parse_block(block, "b", skip_bad_lines=True, stats=stats, pad_short_lines=True)
+    assert len(chunk) == 1 and stats.bad_lines == 1
 
 
 @pytest.mark.parametrize(
     "line, field, fragment",
     [
         (make_line(0) + "\t", None, "41 tab-separated fields"),
+        (make_line(0).rstrip("\t"), None, "1 tab-separated fields; expected 40"),
         (make_line(2), "label", "label must be 0 or 1"),
         ("\t".join([""] + [""] * 39), "label", "got ''"),
         (make_line("01"), "label", "got '01'"),
@@ -173,20 +204,21 @@ def test_fold_hashes():
 # Vectorized parser against the per-line rules.
 
 
-def test_parse_block_matches_parse_line_on_random_lines():
+@pytest.mark.parametrize("pad", [False, True])
+def test_parse_block_matches_parse_line_on_random_lines(pad):
     rng = np.random.default_rng(1)
-    lines = random_lines(rng, 400)
+    lines = random_lines(rng, 400, strip_rate=0.5 if pad else 0.0)
     # Digit-count edges of the 8-byte word arithmetic, hex edges.
     lines += [
         make_line(1, [12345678, 123456789, 10**15, 10**16 - 1, 10**16, 10**17 + 3, 10**18 - 1]),
         make_line(0, ["00000000007", "-0", "-12345678901", 99999999, 100000000]),
         make_line(1, [], [0xFFFFFFFF, 0, "aBcDeF09", "FFFFFFFF", "00000000", "9a9A9f9F"]),
     ]
-    chunk = criteo.parse_block("\n".join(lines).encode(), "f", 1)
+    chunk = criteo.parse_block("\n".join(lines).encode(), "f", 1, pad_short_lines=pad)
     assert len(chunk) == len(lines)
     np.testing.assert_array_equal(chunk.line_numbers, np.arange(1, len(lines) + 1))
     for i, line in enumerate(lines):
-        label, dense, hashes = criteo.parse_line(line)
+        label, dense, hashes = criteo.parse_line(line, pad_short_lines=pad)
         assert chunk.labels[i] == label
         assert chunk.dense[i].tolist() == dense
         assert chunk.hashes[i].tolist() == hashes
@@ -201,7 +233,7 @@ def test_parse_block_matches_parse_line_on_random_lines():
 BAD_LINES = [
     (make_line(0) + "\tx", None),
     (make_line(3), "label"),
-    ("", "label"),  # blank line
+    ("", None),  # blank line: 1 field
     (make_line(0, [None, None, "1e3"]), "I3"),
     (make_line(0, [None] * 4 + ["1-2"]), "I5"),
     (make_line(0, ["-"]), "I1"),
@@ -241,7 +273,7 @@ def test_parse_block_finds_exact_first_bad_line(bad_line, field):
 def test_crlf_and_missing_final_newline():
     lines = [make_line(1, [3], [0xA]), make_line(0, [None, 4], [None, 0xB], strip_trailing=True)]
     block = ("\r\n".join(lines) + "\r").encode()
-    chunk = criteo.parse_block(block)
+    chunk = criteo.parse_block(block, pad_short_lines=True)
     assert chunk.labels.tolist() == [1, 0]
     assert chunk.dense[:, :2].tolist() == [[3, 0], [0, 4]]
     assert chunk.hashes[:, :2].tolist() == [[0xA, 0], [0, 0xB]]
@@ -285,6 +317,38 @@ def test_gzip_input_reads_like_plain(tmp_path):
     np.testing.assert_array_equal(
         np.concatenate([c.hashes for c in a]), np.concatenate([c.hashes for c in b])
     )
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_row_range_seeks_through_block_starts(tmp_path, packed):
+    rng = np.random.default_rng(5)
+    first = write_lines(tmp_path / "day_0", random_lines(rng, 57), final_newline=False)
+    second = write_lines(tmp_path / "day_1", random_lines(rng, 40))
+    if packed:
+        with open(second, "rb") as src, gzip.open(second + ".gz", "wb") as dst:
+            dst.write(src.read())
+        second += ".gz"
+    paths = [first, second]
+    index = criteo.ParseStats()
+    assert criteo.count_rows(paths, block_bytes=700, stats=index) == [57, 40]
+    starts = index.block_starts[first]
+    assert starts[0] == criteo.BlockStart(0, 0, 1) and len(starts) > 5
+    with open(first, "rb") as f:  # each start is a line start with its row
+        data = f.read()
+    for start in starts[1:]:
+        assert data[start.offset - 1 : start.offset] == b"\n"
+        assert data[: start.offset].count(b"\n") == start.row == start.line_number - 1
+    [(everything, labels)] = criteo.iter_batches(paths, 1000, max_ind_range=1000)
+    for lo, hi in [(0, 10), (23, 57), (50, 70), (60, 97), (97, 97)]:
+        read = criteo.ParseStats()
+        got = list(criteo.iter_batches(paths, 1000, max_ind_range=1000, row_range=(lo, hi),
+                                       index=index, stats=read))
+        got_labels = np.concatenate([g[1] for g in got]) if got else np.zeros(0)
+        np.testing.assert_array_equal(got_labels, labels[lo:hi])
+        if lo >= 57:  # the first file is never opened
+            assert first not in read.rows_per_file
+    with pytest.raises(ValueError, match="not both"):
+        next(criteo.iter_batches(paths, 10, max_ind_range=10, row_range=(0, 5), split="train"))
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -478,7 +542,11 @@ def test_criteo_dataset_matches_iter_batches(tmp_path):
 @needs_kaggle_head
 def test_kaggle_head_rows_by_hand():
     with open(KAGGLE_HEAD, "rb") as f:
-        chunk = criteo.parse_block(f.read(), KAGGLE_HEAD)
+        text = f.read()
+    # This copy has its trailing empty fields stripped (498 of 1000 lines).
+    with pytest.raises(criteo.CriteoParseError, match=":3: line has 38 .*pad_short_lines"):
+        criteo.parse_block(text, KAGGLE_HEAD)
+    chunk = criteo.parse_block(text, KAGGLE_HEAD, pad_short_lines=True)
     assert len(chunk) == 1000
     assert int(chunk.labels.sum()) == 205
 
@@ -505,26 +573,29 @@ def test_kaggle_head_rows_by_hand():
 def test_kaggle_head_matches_per_line_reference():
     with open(KAGGLE_HEAD, "rb") as f:
         lines = f.read().decode("latin-1").splitlines()
-    labels, dense, hashes = reference_rows(lines)
+    labels, dense, hashes = reference_rows(lines, pad_short_lines=True)
     ids = sorted_ids(hashes)
-    vocab = criteo.Vocabulary.build(KAGGLE_HEAD, block_bytes=20_000)
+    vocab = criteo.Vocabulary.build(KAGGLE_HEAD, block_bytes=20_000, pad_short_lines=True)
     assert vocab.vocab_sizes == tuple(len(set(hashes[:, j].tolist())) for j in range(26))
-    got_dense, got_sparse, got_labels = collect(
-        criteo.iter_batches(KAGGLE_HEAD, 128, vocabulary=vocab, block_bytes=20_000)
-    )
+    got_dense, got_sparse, got_labels = collect(criteo.iter_batches(
+        KAGGLE_HEAD, 128, vocabulary=vocab, block_bytes=20_000, pad_short_lines=True
+    ))
     np.testing.assert_array_equal(got_labels, labels)
     np.testing.assert_allclose(got_dense, dense, rtol=1e-6)
     np.testing.assert_array_equal(got_sparse, ids)
 
-    folded = criteo.Vocabulary.build(KAGGLE_HEAD, max_ind_range=97)
-    _, _, fold_hashes = reference_rows(lines, max_ind_range=97)
-    _, got_sparse, _ = collect(criteo.iter_batches(KAGGLE_HEAD, 1000, vocabulary=folded))
+    folded = criteo.Vocabulary.build(KAGGLE_HEAD, max_ind_range=97, pad_short_lines=True)
+    _, _, fold_hashes = reference_rows(lines, max_ind_range=97, pad_short_lines=True)
+    _, got_sparse, _ = collect(
+        criteo.iter_batches(KAGGLE_HEAD, 1000, vocabulary=folded, pad_short_lines=True)
+    )
     np.testing.assert_array_equal(got_sparse, sorted_ids(fold_hashes))
 
 
-def test_parse_block_agrees_with_parse_line_on_mutated_lines():
+@pytest.mark.parametrize("pad", [False, True])
+def test_parse_block_agrees_with_parse_line_on_mutated_lines(pad):
     rng = np.random.default_rng(9)
-    lines = [line.encode() for line in random_lines(rng, 300)]
+    lines = [line.encode() for line in random_lines(rng, 300, strip_rate=0.5 if pad else 0.0)]
     interesting = np.array(
         [0, 9, 13, 16, 25, 32, 43, 45, 46, 47, 48, 57, 58, 64, 65, 70, 71, 96, 97, 102, 103]
         + [128, 233, 255]
@@ -539,12 +610,13 @@ def test_parse_block_agrees_with_parse_line_on_mutated_lines():
     expected = []
     for number, line in enumerate(mutated, start=1):
         try:
-            expected.append((number, criteo.parse_line(line)))
+            expected.append((number, criteo.parse_line(line, pad_short_lines=pad)))
         except criteo.CriteoParseError:
             pass
     assert 50 < len(expected) < 280  # both outcomes well represented
     stats = criteo.ParseStats()
-    chunk = criteo.parse_block(b"\n".join(mutated), "m", 1, skip_bad_lines=True, stats=stats)
+    chunk = criteo.parse_block(b"\n".join(mutated), "m", 1, skip_bad_lines=True, stats=stats,
+                               pad_short_lines=pad)
     assert chunk.line_numbers.tolist() == [n for n, _ in expected]
     assert stats.bad_lines == len(mutated) - len(expected)
     for i, (_, (label, dense, hashes)) in enumerate(expected):

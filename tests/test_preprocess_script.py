@@ -8,6 +8,7 @@ import numpy as np
 
 from agp_tf.data import shards
 from tests.test_criteo import make_line
+from tests.test_criteo import make_line
 from tests.test_criteo import random_lines
 from tests.test_criteo import write_lines
 
@@ -40,7 +41,7 @@ def test_days_glob_skip_bad_lines_and_summary(tmp_path):
     for name, size in sizes.items():
         lines = random_lines(rng, size)
         if name == "day_2":
-            lines.append("2\t1")  # bad label: skipped
+            lines.append(make_line(2))  # bad label: skipped
         write_lines(tmp_path / name, lines)
     out = tmp_path / "out"
     result = run_script(

@@ -201,7 +201,8 @@ def test_bad_lines_overwrite_and_truncation(tmp_path):
 @needs_kaggle_head
 def test_kaggle_head_round_trip(tmp_path):
     out = str(tmp_path / "out")
-    metadata = shards.preprocess(KAGGLE_HEAD, out, rows_per_shard=300, vocab_order="first_seen")
+    metadata = shards.preprocess(KAGGLE_HEAD, out, rows_per_shard=300, vocab_order="first_seen",
+                                 pad_short_lines=True)
     # 1000 rows: days (143, 143, 143, 143, 143, 143, 142); test 71, val 71.
     assert {s: v["rows"] for s, v in metadata["splits"].items()} == {
         "train": 858, "test": 71, "val": 71
@@ -209,7 +210,8 @@ def test_kaggle_head_round_trip(tmp_path):
     vocab = criteo.Vocabulary.load(os.path.join(out, shards.VOCABULARY_FILE))
     assert vocab.order == "first_seen"
     for split in ("train", "val"):
-        want = collect(criteo.iter_batches(KAGGLE_HEAD, 100, vocabulary=vocab, split=split))
+        want = collect(criteo.iter_batches(KAGGLE_HEAD, 100, vocabulary=vocab, split=split,
+                                           pad_short_lines=True))
         got = collect(numpy_batches(shards.shard_dataset(out, split, 64)))
         assert_same(got, want)
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import agp_tf  # noqa: F401  (registers the model's classes for load_model)
+from tests.test_criteo import KAGGLE_HEAD
+from tests.test_criteo import needs_kaggle_head
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "train.py")
@@ -222,9 +224,22 @@ def _train_source(run_dir, data, path, *flags):
 
 
 def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
+    # As some copies are: trailing empty fields stripped, and one bad line.
+    with open(criteo_like_text) as handle:
+        lines = [line.rstrip("\t") for line in handle.read().splitlines()]
+    lines.insert(700, "2" + lines[700][1:])  # label 2
+    text = tmp_path / "stripped.txt"
+    text.write_text("\n".join(lines) + "\n")
     run_dir = str(tmp_path / "text")
-    result = _train_source(run_dir, "text", criteo_like_text, "--verbose=2")
+    strict = _train_source(run_dir, "text", str(text))
+    assert strict.returncode == 2
+    assert f"train.py: error: --data=text: {text}:" in strict.stderr
+    assert "--pad_short_lines" in strict.stderr
+    result = _train_source(run_dir, "text", str(text), "--verbose=2", "--pad_short_lines",
+                           "--skip_bad_lines", "--max_bad_fraction=0.01")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert (f"Read 3,584 rows from 1 file(s); skipped 1 bad lines, first: {text}:701: "
+            "field label") in result.stdout
     flips = [line for line in result.stdout.splitlines() if ": prune to" in line or ": regrow" in line]
     assert len(flips) == 4 and "neurons kept: " in flips[0], result.stdout[-2000:]
     summary = _summary(run_dir)
@@ -257,3 +272,28 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     assert broken.returncode == 2
     assert "cannot read the test split" in broken.stderr and test_shard in broken.stderr
     assert not os.path.exists(tmp_path / "broken" / "state.json")
+
+
+@needs_kaggle_head
+def test_kaggle_recipe_at_small_scale(tmp_path):
+    """BUILD.md's Criteo Kaggle recipe on the real 1000-line head."""
+    shards_dir = str(tmp_path / "shards")
+    preprocess = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "preprocess.py"), f"--input={KAGGLE_HEAD}",
+         f"--output_dir={shards_dir}", "--pad_short_lines", "--progress_seconds=0"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert preprocess.returncode == 0, preprocess.stderr[-3000:]
+    run_dir = str(tmp_path / "kaggle_agp")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--data=shards", f"--data_path={shards_dir}",
+         "--schedule=alternate", "--sparsity=0.7", f"--run_dir={run_dir}", "--window_rows=256",
+         "--batch_size=32", "--importance_batches=2", "--verbose=0", "--threads=1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(run_dir)
+    assert sum(w["rows"] for w in summary["windows"]) == 858  # days 0-5 of 1000 rows
+    assert summary["flips"] == 4
+    assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"])
+    assert 0.0 < summary["test"]["auc"] < 1.0

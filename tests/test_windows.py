@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 
-from agp_tf.data import shards
+import os
+
+from agp_tf.data import criteo, shards
 from agp_tf.data.features import DENSE_KEY, SPARSE_KEY
 from agp_tf.data.synthetic import SyntheticCriteo
-from agp_tf.data.windows import ShardWindows, SyntheticWindows
+from agp_tf.data.windows import ShardWindows, SyntheticWindows, TextWindows
 
 
 def _stream():
@@ -54,3 +56,30 @@ def test_shard_windows_are_consecutive_batches_of_the_train_split(tmp_path):
         ShardWindows(out, window_rows=100, batch_size=64)
     with pytest.raises(ValueError, match="batch_size=32"):
         source.window(0, 32)
+
+
+@pytest.mark.parametrize("skip_bad_lines", [False, True])
+def test_text_windows_seek_and_read_each_row_about_once(tmp_path, skip_bad_lines):
+    stream = _stream()
+    text = str(tmp_path / "train.txt")
+    stream.write_tsv(text, days=[0, 1, 2])  # 3000 rows, ~600 kB
+    block_bytes = 16 << 10  # ~80 rows per block: many blocks per window
+    source = TextWindows(text, window_rows=256, batch_size=64,
+                         skip_bad_lines=skip_bad_lines, block_bytes=block_bytes)
+    everything = list(criteo.iter_batches(text, 10_000, source.vocabulary))
+    [(all_features, all_labels)] = everything
+    train_rows = source.split.split_sizes()["train"]
+    assert sum(source.window_rows) == train_rows
+    for k in range(len(source.window_rows)):
+        features, labels = _concat(source.window(k, 64))
+        lo, hi = source._row_range(k)
+        np.testing.assert_array_equal(labels, all_labels[lo:hi])
+        np.testing.assert_array_equal(features[SPARSE_KEY], all_features[SPARSE_KEY][lo:hi])
+    _concat(source.test(64))
+    # Every window and the test split together: the file once, plus at most
+    # one block per read where a range starts inside a block.
+    reads = len(source.window_rows) + 1
+    assert source.read_stats.bytes_read <= os.path.getsize(text) + reads * block_bytes
+    if skip_bad_lines:  # every row read is parsed
+        assert source.read_stats.rows <= train_rows + 500 + reads * 100
+    # Reading from the start each time (skip/take) would read ~5x the file.

@@ -10,22 +10,29 @@ optimizer, masks and FLOPs count, and so ends with the same result.
 Files in `run_dir`:
 
     checkpoint-<k>.keras   model + optimizer + masks after k windows (the
-                           newest two are kept)
+                           newest `keep_checkpoints`, default 1; an older
+                           one is removed only once the newer one has been
+                           written, checked and recorded)
     state.json             windows done, look-ahead results, FLOPs counter,
                            the settings the run was started with, and the
                            same for the checkpoint before (`previous`), so a
-                           corrupt newest checkpoint falls back to it
-    history.csv            per-window training logs (CSVLogger)
+                           corrupt newest checkpoint falls back to it when
+                           it is kept (`keep_checkpoints >= 2`)
+    history.csv            one row per window: its data, look-ahead metrics,
+                           the training logs of its epoch (loss, metrics,
+                           sparsity and FLOPs scalars) and the seconds spent
     tensorboard/           Keras and agp scalars
 """
 
+import csv
 import dataclasses
 import json
+import logging
 import math
 import os
+import sys
 import time
-
-import logging
+import zipfile
 
 import keras
 import numpy as np
@@ -47,6 +54,32 @@ class WindowResult:
     train_loss: float
     train_seconds: float
     eval_seconds: float
+    train: dict = dataclasses.field(default_factory=dict)  # the epoch's training logs
+
+    def history_row(self):
+        """The window's row of `history.csv`."""
+        return {
+            "window": self.index + 1, "data": self.description, "rows": self.rows,
+            **{f"lookahead_{k}": v for k, v in self.lookahead.items()},
+            **{f"train_{k}": v for k, v in self.train.items()},
+            "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
+        }
+
+
+def append_history(path, result):
+    """Appends `result`'s row to the CSV at `path` (with a header when new)."""
+    row = result.history_row()
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if not new:
+        with open(path, newline="") as handle:
+            columns = next(csv.reader(handle), None) or list(row)
+    else:
+        columns = list(row)
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _checkpoint_path(run_dir, windows_done):
@@ -78,6 +111,61 @@ def load_state(run_dir):
     return state
 
 
+class WindowProgress(keras.callbacks.Callback):
+    """One progress line per window: window k/n, its data, the phase in words,
+    step, loss and speed.
+
+    verbose 1 rewrites the line in place while the window trains (on a
+    terminal; elsewhere it prints the finished line only), verbose 2 prints
+    it once when the window is done.
+    """
+
+    def __init__(self, label, grow_prune, total_steps, batch_size, verbose, stream=None,
+                 refresh_seconds=0.5):
+        super().__init__()
+        self.label = label
+        self.grow_prune = grow_prune
+        self.total_steps = total_steps
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.stream = stream or sys.stdout
+        self.refresh_seconds = refresh_seconds
+        self._live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
+
+    def line(self, logs):
+        step = self.grow_prune.step
+        schedule = self.grow_prune.schedule
+        # The phase of the step just run (the counter already points past it).
+        phase = schedule.describe_phase(
+            schedule.phase_at_step(max(step - 1, 0), self.total_steps)
+        )
+        text = f"{self.label}  {phase}  step {step:,}/{self.total_steps:,}"
+        if logs and "loss" in logs:
+            text += f"  loss {float(logs['loss']):.4f}"
+        seconds = time.perf_counter() - self._started
+        rows = (step - self._first_step) * self.batch_size
+        if seconds > 0 and rows:
+            text += f"  {rows / seconds:,.0f} rows/s"
+        return text
+
+    def on_train_begin(self, logs=None):
+        self._started = self._shown = time.perf_counter()
+        self._first_step = self.grow_prune.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._live and time.perf_counter() - self._shown >= self.refresh_seconds:
+            self._shown = time.perf_counter()
+            self.stream.write("\r" + self.line(logs) + "\033[K")
+            self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.verbose:
+            # On a terminal, overwrite the live line and clear its tail.
+            text = f"\r{self.line(logs)}\033[K" if self._live else self.line(logs)
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
 def mean_lookahead(results, name):
     """Row-weighted mean of a look-ahead metric over windows."""
     rows = sum(r.rows for r in results)
@@ -94,8 +182,13 @@ class WindowedRun:
         settings: JSON-able dict of the run's settings. A run directory is
             only resumed with the same settings.
         callback: A `GrowPruneCallback` (its `total_steps` is set here).
-        extra_callbacks: More Keras callbacks for `fit` (progress bar aside).
-        verbose: Keras `fit` verbosity (1 = progress bar).
+        extra_callbacks: More Keras callbacks for `fit`.
+        verbose: 0 silent; 1 a live progress line per window (`WindowProgress`);
+            2 one line per finished window.
+        keep_checkpoints: Newest checkpoints kept (>= 1). With 1 a corrupt
+            newest checkpoint cannot fall back to an earlier one.
+        history_path: Optional CSV file that gets one row per window
+            (`WindowResult.history_row`), written with its checkpoint.
 
     Example:
 
@@ -107,7 +200,13 @@ class WindowedRun:
     """
 
     def __init__(self, source, run_dir, batch_size, settings, callback, extra_callbacks=(),
-                 verbose=1):
+                 verbose=1, keep_checkpoints=1, history_path=None):
+        if not isinstance(keep_checkpoints, int) or keep_checkpoints < 1:
+            raise ValueError(
+                f"`keep_checkpoints` must be an integer >= 1. Received: {keep_checkpoints!r}"
+            )
+        self.keep_checkpoints = keep_checkpoints
+        self.history_path = history_path
         self.source = source
         self.run_dir = run_dir
         self.batch_size = batch_size
@@ -148,7 +247,8 @@ class WindowedRun:
             if not fallback or not os.path.exists(fallback):
                 raise ValueError(
                     f"Cannot load the checkpoint {path} named by {STATE_FILE} ({error}), and "
-                    "there is no earlier checkpoint to fall back to."
+                    "there is no earlier checkpoint to fall back to (keep more with "
+                    "keep_checkpoints / --keep_checkpoints). Start again with --restart."
                 ) from error
             logger.warning(
                 "Cannot load the checkpoint %s (%s); resuming from the one before, %s.",
@@ -166,7 +266,6 @@ class WindowedRun:
     def train(self, model):
         """Trains on the remaining windows; returns all `WindowResult`s."""
         self.callback.total_steps = self.total_steps
-        callbacks = [self.callback] + self.extra_callbacks
         count = len(self.source.window_rows)
         for index in range(self.windows_done, count):
             data = self.source.window(index, self.batch_size)
@@ -174,9 +273,14 @@ class WindowedRun:
             lookahead = model.evaluate(data, return_dict=True, verbose=0)
             evaluated = time.perf_counter()
             self.callback.importance_data = data
+            progress = WindowProgress(
+                f"window {index + 1}/{count}  {self.source.describe(index)}",
+                self.callback, self.total_steps, self.batch_size, self.verbose,
+            )
             history = model.fit(
-                data, initial_epoch=index, epochs=index + 1, callbacks=callbacks,
-                verbose=self.verbose,
+                data, initial_epoch=index, epochs=index + 1,
+                callbacks=[self.callback, *self.extra_callbacks, progress], verbose=0,
+                shuffle=False,  # windows come in order (the tf.data source decides)
             )
             trained = time.perf_counter()
             self.results.append(
@@ -188,6 +292,7 @@ class WindowedRun:
                     train_loss=float(history.history["loss"][-1]),
                     train_seconds=trained - evaluated,
                     eval_seconds=evaluated - started,
+                    train={k: float(v[-1]) for k, v in history.history.items()},
                 )
             )
             self._checkpoint(model, index + 1)
@@ -196,6 +301,7 @@ class WindowedRun:
     def _checkpoint(self, model, windows_done):
         path = _checkpoint_path(self.run_dir, windows_done)
         model.save(path + ".tmp.keras")
+        _check_archive(path + ".tmp.keras")
         os.replace(path + ".tmp.keras", path)
         current = {
             "windows_done": windows_done,
@@ -207,11 +313,28 @@ class WindowedRun:
             {**current, "settings": self.settings, "previous": self._last_saved},
         )
         self._last_saved = current
-        # Keep the newest two checkpoints: the state may point at either.
-        stale = _checkpoint_path(self.run_dir, windows_done - 2)
-        if os.path.exists(stale):
+        if self.history_path:
+            # After the state: a window redone after a kill is not listed twice.
+            append_history(self.history_path, self.results[-1])
+        # Only now, with the new checkpoint checked and recorded, may older
+        # ones go.
+        for old in range(windows_done - self.keep_checkpoints, -1, -1):
+            stale = _checkpoint_path(self.run_dir, old)
+            if not os.path.exists(stale):
+                break
             os.remove(stale)
         self.windows_done = windows_done
+
+
+def _check_archive(path):
+    """Raises OSError unless `path` is a complete zip archive (a `.keras` file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except zipfile.BadZipFile as error:
+        raise OSError(f"The checkpoint just written, {path}, is not a valid archive: {error}")
+    if broken is not None:
+        raise OSError(f"The checkpoint just written, {path}, is corrupt (member {broken}).")
 
 
 def evaluate(model, data):
@@ -226,5 +349,5 @@ def relative_change(value, baseline):
     return value / baseline - 1.0
 
 
-__all__ = ["WindowedRun", "WindowResult", "evaluate", "load_state", "mean_lookahead",
+__all__ = ["WindowProgress", "WindowedRun", "WindowResult", "append_history", "evaluate", "load_state", "mean_lookahead",
            "relative_change"]

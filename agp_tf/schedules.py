@@ -29,6 +29,8 @@ class PhaseSchedule:
             below 1.0; each sparsity must lie in [0, 1). A phase lasts from
             its start (inclusive) to the next start (exclusive); the last one
             lasts to the end of training.
+        name: How the schedule was written (`"alternate(0.7)"`); the named
+            constructors set it, and `repr` shows it. Not part of equality.
 
     Example:
 
@@ -38,7 +40,7 @@ class PhaseSchedule:
     ```
     """
 
-    def __init__(self, boundaries):
+    def __init__(self, boundaries, name=None):
         try:
             pairs = [(float(start), float(sparsity)) for start, sparsity in boundaries]
         except (TypeError, ValueError):
@@ -71,6 +73,7 @@ class PhaseSchedule:
                     f"{boundaries[index - 1]!r}, boundaries[{index}]={boundaries[index]!r}"
                 )
         self.boundaries = tuple(pairs)
+        self.name = name
 
     def __call__(self, progress):
         """Target sparsity at `progress` (fraction of training done).
@@ -155,17 +158,53 @@ class PhaseSchedule:
     def ends_dense(self):
         return self.boundaries[-1][1] == 0.0
 
+    def describe_phase(self, index):
+        """Phase `index` in words: `"dense warm-up"`, `"sparse (70% pruned)"`, ...
+
+        Example:
+
+        ```python
+        [alternate(0.7).describe_phase(k) for k in range(3)]
+        # ['dense warm-up', 'sparse (70% pruned)', 'dense (regrown)']
+        ```
+        """
+        sparsity = self.boundaries[index][1]
+        if sparsity > 0.0:
+            return f"sparse ({sparsity:.0%} pruned)"
+        if len(self.boundaries) == 1:
+            return "dense"
+        if index == 0:
+            return "dense warm-up"
+        return "dense (regrown)"
+
+    def describe(self):
+        """Every phase in words with its share of training, e.g. for a log line.
+
+        Example:
+
+        ```python
+        dsd(0.7).describe()
+        # 'dense warm-up 0-30%, sparse (70% pruned) 30-70%, dense (regrown) 70-100%'
+        ```
+        """
+        return ", ".join(
+            f"{self.describe_phase(k)} {start:.0%}-{end:.0%}".replace("%-", "-", 1)
+            for k, (start, end, _) in enumerate(self.phases())
+        )
+
     def get_config(self):
-        return {"boundaries": [list(pair) for pair in self.boundaries]}
+        return {"boundaries": [list(pair) for pair in self.boundaries], "name": self.name}
 
     @classmethod
     def from_config(cls, config):
-        return cls(config["boundaries"])
+        return cls(config["boundaries"], config.get("name"))
 
     def __eq__(self, other):
         return isinstance(other, PhaseSchedule) and self.boundaries == other.boundaries
 
     def __repr__(self):
+        if self.name:
+            return self.name
         return f"PhaseSchedule({[list(pair) for pair in self.boundaries]})"
 
 
@@ -199,7 +238,8 @@ def alternate(sparsity, phase_fraction=0.2):
             f"equal phases, e.g. 0.2 or 1/3. Received: phase_fraction={phase_fraction}"
         )
     return PhaseSchedule(
-        [(k / count, sparsity if k % 2 else 0.0) for k in range(count)]
+        [(k / count, sparsity if k % 2 else 0.0) for k in range(count)],
+        name=f"alternate({sparsity:g}, phase_fraction={phase_fraction:g})",
     )
 
 
@@ -207,7 +247,9 @@ def pruning_only(sparsity, start=0.6):
     """Dense until `start`, then sparse to the end of training."""
     sparsity = _check_sparsity(sparsity)
     start = _check_fraction("start", start)
-    return PhaseSchedule([(0.0, 0.0), (start, sparsity)])
+    return PhaseSchedule(
+        [(0.0, 0.0), (start, sparsity)], name=f"pruning_only({sparsity:g}, start={start:g})"
+    )
 
 
 def growth_only(sparsity, end=0.4):
@@ -218,7 +260,9 @@ def growth_only(sparsity, end=0.4):
     """
     sparsity = _check_sparsity(sparsity)
     end = _check_fraction("end", end)
-    return PhaseSchedule([(0.0, sparsity), (end, 0.0)])
+    return PhaseSchedule(
+        [(0.0, sparsity), (end, 0.0)], name=f"growth_only({sparsity:g}, end={end:g})"
+    )
 
 
 def dsd(sparsity, start=0.3, end=0.7):
@@ -230,12 +274,15 @@ def dsd(sparsity, start=0.3, end=0.7):
         raise ValueError(
             f"`start` must be before `end`. Received: start={start}, end={end}"
         )
-    return PhaseSchedule([(0.0, 0.0), (start, sparsity), (end, 0.0)])
+    return PhaseSchedule(
+        [(0.0, 0.0), (start, sparsity), (end, 0.0)],
+        name=f"dsd({sparsity:g}, start={start:g}, end={end:g})",
+    )
 
 
 def dense():
     """The dense baseline: no pruning at all."""
-    return PhaseSchedule([(0.0, 0.0)])
+    return PhaseSchedule([(0.0, 0.0)], name="dense()")
 
 
 SCHEMES = {

@@ -210,10 +210,18 @@ class TextWindows(_RowRangeWindows):
         )
 
     def _rows(self, row_range, batch_size):
-        return self._stream(batch_size, row_range=row_range)
+        rows = row_range[1] - row_range[0]
+        return self._stream(batch_size, row_range=row_range).apply(_batches(rows, batch_size))
 
     def test(self, batch_size):
-        return self._stream(batch_size, split="test")
+        rows = self.split.split_sizes()["test"]
+        return self._stream(batch_size, split="test").apply(_batches(rows, batch_size))
+
+
+def _batches(rows, batch_size):
+    # The parsed stream's length is known: saying so lets Keras end an epoch
+    # without its "input ran out of data" warning, and show the batch count.
+    return tf.data.experimental.assert_cardinality(-(-rows // batch_size))
 
 
 __all__ = ["SyntheticWindows", "ShardWindows", "TextWindows"]

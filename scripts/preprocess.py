@@ -24,6 +24,8 @@ import time
 from absl import app
 from absl import flags
 
+from quiet_startup import import_tensorflow  # scripts/, beside this file
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_list(
@@ -141,6 +143,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     # Imported after flag parsing: --help and flag errors need no TensorFlow.
+    import_tensorflow()  # first: the readers import it
     from agp_tf.data import criteo
     from agp_tf.data import shards
 

@@ -28,6 +28,9 @@ import sys
 import time
 
 from absl import app, flags
+from absl import logging as absl_logging
+
+from quiet_startup import import_tensorflow  # scripts/, beside this file
 
 FLAGS = flags.FLAGS
 
@@ -82,11 +85,15 @@ flags.DEFINE_string("run_dir", "runs/default", "Checkpoints, state, history and 
 flags.DEFINE_string("export_dir", None, "SavedModel export (default: <run_dir>/export).")
 flags.DEFINE_bool("compact_export", False,
                   "Export a model that ends sparse with physically smaller kernels.")
+flags.DEFINE_integer("keep_checkpoints", 1,
+                     "Newest window checkpoints kept (2 or more: a corrupt newest one falls "
+                     "back to the one before).")
 flags.DEFINE_bool("restart", False, "Discard an existing run in --run_dir instead of resuming it.")
 flags.DEFINE_string("resume_from", None,
                     "A .keras model to continue training on new data (recurring training).")
 flags.DEFINE_string("baseline_run", None, "A finished run dir to compare NE against.")
-flags.DEFINE_integer("verbose", 1, "Keras progress output (0 silent, 1 bar, 2 line per window).")
+flags.DEFINE_integer("verbose", 1, "Progress: 0 silent, 1 a live line per window, 2 a line per "
+                     "finished window; 1 and 2 print every prune and regrowth.")
 
 
 class SettingsError(ValueError):
@@ -169,6 +176,10 @@ def check_settings(schedule):
             f"--compact_export needs a schedule that ends sparse (pruning_only); "
             f"--schedule={FLAGS.schedule} ends dense"
         )
+    if FLAGS.keep_checkpoints < 1:
+        raise SettingsError(f"--keep_checkpoints must be >= 1, got {FLAGS.keep_checkpoints}")
+    if FLAGS.verbose not in (0, 1, 2):
+        raise SettingsError(f"--verbose must be 0, 1 or 2, got {FLAGS.verbose}")
     if FLAGS.learning_rate <= 0:
         raise SettingsError(f"--learning_rate must be > 0, got {FLAGS.learning_rate}")
     if FLAGS.resume_from and not os.path.exists(FLAGS.resume_from):
@@ -314,15 +325,16 @@ def check_outputs_and_test_data(source, export_dir):
 
 def run():
     started = time.perf_counter()
+    # First: everything below imports TensorFlow.
+    import_tensorflow(xla=FLAGS.jit_compile, intra_op_threads=FLAGS.threads, inter_op_threads=1)
+    if not FLAGS["verbosity"].present:
+        # absl's default shows every INFO record of TensorFlow's Python
+        # loggers (and repeats the flip lines); this script prints its own.
+        absl_logging.set_verbosity(absl_logging.WARNING)
     schedule = build_schedule()
     check_settings(schedule)
 
     import keras
-    import tensorflow as tf
-
-    if FLAGS.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from agp_tf import flops, recurring
     from agp_tf.callbacks import GrowPruneCallback
@@ -379,11 +391,10 @@ def run():
         FLAGS.batch_size,
         settings_dict(),
         callback,
-        extra_callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(FLAGS.run_dir, "history.csv"), append=True),
-            keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-        ],
+        extra_callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")],
         verbose=FLAGS.verbose,
+        keep_checkpoints=FLAGS.keep_checkpoints,
+        history_path=os.path.join(FLAGS.run_dir, "history.csv"),
     )
     with strategy.scope():
         model = run.restore_or(build_model)

@@ -11,7 +11,7 @@ from agp_tf.metrics import ctr_metrics
 from agp_tf.models.dlrm import build_dlrm
 
 
-def _setup(run_dir, settings):
+def _setup(run_dir, settings, **run_options):
     stream = SyntheticCriteo(seed=1, num_days=2, rows_per_day=768, max_vocab_size=100)
     source = SyntheticWindows(stream, [0], test_day=1, window_rows=256)
 
@@ -21,7 +21,8 @@ def _setup(run_dir, settings):
         return model
 
     callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), None, importance_batches=2)
-    run = recurring.WindowedRun(source, run_dir, 64, settings, callback, verbose=0)
+    run_options.setdefault("verbose", 0)
+    run = recurring.WindowedRun(source, run_dir, 64, settings, callback, **run_options)
     return run, build
 
 
@@ -36,9 +37,8 @@ def test_windows_are_evaluated_then_trained_and_checkpointed(tmp_path):
     assert recurring.mean_lookahead(results, "bce") == pytest.approx(
         sum(r.lookahead["bce"] for r in results) / 3
     )
-    assert sorted(f for f in os.listdir(run_dir) if f.endswith(".keras")) == [
-        "checkpoint-2.keras", "checkpoint-3.keras"
-    ]
+    # Only the last checkpoint by default.
+    assert sorted(f for f in os.listdir(run_dir) if ".keras" in f) == ["checkpoint-3.keras"]
     assert recurring.load_state(run_dir)["windows_done"] == 3
 
     again, build = _setup(run_dir, {"a": 1})
@@ -59,14 +59,18 @@ def test_relative_change():
 
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
     run_dir = str(tmp_path)
-    run, build = _setup(run_dir, {"a": 1})
+    run, build = _setup(run_dir, {"a": 1}, keep_checkpoints=2)
     run.train(run.restore_or(build))
+    assert sorted(f for f in os.listdir(run_dir) if ".keras" in f) == [
+        "checkpoint-2.keras", "checkpoint-3.keras"
+    ]
     reference = recurring.load_state(run_dir)["previous"]
     with open(os.path.join(run_dir, "checkpoint-3.keras"), "wb") as handle:
         handle.write(b"half a zip file")
-    again, build = _setup(run_dir, {"a": 1})
+    again, build = _setup(run_dir, {"a": 1}, keep_checkpoints=2)
     restored = again.restore_or(build)
-    assert "checkpoint-3.keras" in capsys.readouterr().out
+    warning = capsys.readouterr().out
+    assert "checkpoint-3.keras" in warning and "checkpoint-2.keras" in warning
     assert again.windows_done == 2 == reference["windows_done"]
     assert len(again.results) == 2
     assert int(keras.ops.convert_to_numpy(restored.optimizer.iterations)) == 8
@@ -80,3 +84,30 @@ def test_a_corrupt_state_file_is_named(tmp_path):
         handle.write('{"windows_done": 2,')
     with pytest.raises(ValueError, match="state.json"):
         recurring.load_state(str(tmp_path))
+
+
+def test_with_one_checkpoint_a_corrupt_one_is_a_clear_error(tmp_path):
+    run_dir = str(tmp_path)
+    run, build = _setup(run_dir, {"a": 1})
+    run.train(run.restore_or(build))
+    with open(os.path.join(run_dir, "checkpoint-3.keras"), "wb") as handle:
+        handle.write(b"half a zip file")
+    again, build = _setup(run_dir, {"a": 1})
+    with pytest.raises(ValueError, match=r"checkpoint-3.keras.*no earlier checkpoint.*--restart"):
+        again.restore_or(build)
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        _setup(run_dir, {"a": 1}, keep_checkpoints=0)
+
+
+def test_progress_line_names_window_phase_and_step(tmp_path, capsys):
+    run, build = _setup(str(tmp_path), {"a": 1}, verbose=2)
+    run.train(run.restore_or(build))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("window")]
+    # alternate(0.5) over 12 steps: phases start at steps 0, 2, 5, 7, 10 (dense,
+    # sparse, dense, sparse, dense); 4 steps a window; the line ends each window.
+    assert [line.split("  ")[:4] for line in lines] == [
+        ["window 1/3", "day 0 rows 0-256", "sparse (50% pruned)", "step 4/12"],
+        ["window 2/3", "day 0 rows 256-512", "sparse (50% pruned)", "step 8/12"],
+        ["window 3/3", "day 0 rows 512-768", "dense (regrown)", "step 12/12"],
+    ]
+    assert all(" loss " in line and "rows/s" in line for line in lines)

@@ -136,3 +136,20 @@ def test_phase_schedule_serializes_with_keras():
     s = schedules.dsd(0.7)
     config = keras.saving.serialize_keras_object(s)
     assert keras.saving.deserialize_keras_object(config) == s
+
+
+def test_schedules_print_as_written_and_phases_in_words():
+    alternate, dsd, dense, growth_only = (
+        schedules.alternate, schedules.dsd, schedules.dense, schedules.growth_only
+    )
+    assert repr(alternate(0.7)) == "alternate(0.7, phase_fraction=0.2)"
+    assert repr(dsd(0.5, 0.2, 0.6)) == "dsd(0.5, start=0.2, end=0.6)"
+    assert repr(dense()) == "dense()"
+    assert repr(PhaseSchedule([(0, 0), (0.5, 0.7)])) == "PhaseSchedule([[0.0, 0.0], [0.5, 0.7]])"
+    restored = PhaseSchedule.from_config(alternate(0.7).get_config())
+    assert restored == alternate(0.7) and repr(restored) == repr(alternate(0.7))
+    assert [alternate(0.7).describe_phase(k) for k in range(3)] == [
+        "dense warm-up", "sparse (70% pruned)", "dense (regrown)"
+    ]
+    assert growth_only(0.5).describe() == "sparse (50% pruned) 0-40%, dense (regrown) 40-100%"
+    assert dense().describe() == "dense 0-100%"

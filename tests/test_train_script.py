@@ -1,5 +1,6 @@
 """End to end: scripts/train.py with small sizes, in subprocesses."""
 
+import csv
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-import agp_tf  # noqa: F401  (registers the model's classes for load_model)
+import agp_tf.models.dlrm  # noqa: F401  (registers DLRM's classes for load_model)
 from tests.test_criteo import KAGGLE_HEAD
 from tests.test_criteo import needs_kaggle_head
 
@@ -240,6 +241,20 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (f"Read 3,584 rows from 1 file(s); skipped 1 bad lines, first: {text}:701: "
             "field label") in result.stdout
+    # Output a person can read: no start-up noise, a line per window with
+    # the phase in words, only the last checkpoint, no empty CSV columns.
+    assert result.stderr == "", result.stderr[-3000:]
+    windows = [line for line in result.stdout.splitlines() if line.startswith("window ")]
+    assert windows == [windows[0]] and windows[0].startswith(
+        "window 1/1  rows 0-3072  dense (regrown)  step 48/48  loss "
+    ), windows
+    assert "| schedule " in result.stdout and "alternate(0.7, phase_fraction=0.2) |" in result.stdout
+    assert [f for f in os.listdir(run_dir) if f.startswith("checkpoint")] == ["checkpoint-1.keras"]
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["window"] for row in rows] == ["1"]
+    assert all(any(row[column] for row in rows) for column in rows[0])
+    assert {"lookahead_ne", "train_loss", "train_sparsity", "train_seconds"} <= set(rows[0])
     flips = [line for line in result.stdout.splitlines() if ": prune to" in line or ": regrow" in line]
     assert len(flips) == 4 and "neurons kept: " in flips[0], result.stdout[-2000:]
     summary = _summary(run_dir)

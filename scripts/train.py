@@ -155,6 +155,13 @@ def _build_schedule():
     return schedules.dsd(FLAGS.sparsity, FLAGS.prune_start or 0.3, FLAGS.prune_end or 0.7)
 
 
+def check_flags():
+    """Every check of the flags alone; returns the schedule. Raises SettingsError."""
+    schedule = build_schedule()
+    check_settings(schedule)
+    return schedule
+
+
 def check_settings(schedule):
     """Flag combinations that cannot work, as one clear line each."""
     if FLAGS.data != "synthetic" and not FLAGS.data_path:
@@ -331,8 +338,7 @@ def run():
         # absl's default shows every INFO record of TensorFlow's Python
         # loggers (and repeats the flip lines); this script prints its own.
         absl_logging.set_verbosity(absl_logging.WARNING)
-    schedule = build_schedule()
-    check_settings(schedule)
+    schedule = check_flags()
 
     import keras
 

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,21 +161,51 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     )
 
 
-def test_invalid_flags_fail_before_training_with_one_line(tmp_path):
-    for flags, message in [
-        (["--schedule=dense", "--sparsity=0.5"], "--sparsity has no effect"),
-        (["--sparsity=1.5"], "sparsity=1.5"),
-        (["--data=shards"], "--data=shards needs --data_path"),
-        (["--compact_export"], "ends dense"),
-        (["--synthetic_test_day=1"], "--synthetic_test_day"),
-        ([f"--export_dir={tmp_path / 'file' / 'export'}"], "--export_dir: cannot write"),
-    ]:
-        (tmp_path / "file").write_text("a file where a folder should be")
-        result = _train(str(tmp_path / "bad"), *flags, check=False)
-        assert result.returncode == 2, flags
-        lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
-        assert len(lines) == 1 and message in lines[0], (flags, result.stderr[-1000:])
-        assert not os.path.exists(tmp_path / "bad" / "state.json")
+@pytest.fixture
+def train_flags():
+    """scripts/train.py imported in this process; yields a function that parses flags."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import train
+
+    def parse(*flags):
+        train.FLAGS.unparse_flags()
+        train.FLAGS(["train.py", *SMALL, *flags])
+        return train
+
+    yield parse
+    train.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--schedule=dense", "--sparsity=0.5"], "--sparsity has no effect"),
+    (["--schedule=pruning_only", "--prune_end=0.8"], "--prune_end has no effect"),
+    (["--sparsity=1.5"], "sparsity=1.5"),
+    (["--data=shards"], "--data=shards needs --data_path"),
+    (["--data_path=/some/where"], "--data_path is only read with"),
+    (["--pad_short_lines"], "--pad_short_lines is only read with --data=text"),
+    (["--data=text", "--data_path=x", "--window_rows=100"], "multiple of --batch_size"),
+    (["--compact_export"], "ends dense"),
+    (["--synthetic_test_day=1"], "--synthetic_test_day"),
+    (["--keep_checkpoints=0"], "--keep_checkpoints must be >= 1"),
+    (["--verbose=3"], "--verbose must be 0, 1 or 2"),
+    (["--learning_rate=0"], "--learning_rate must be > 0"),
+    (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
+    (["--importance_batches=100"], "exceeds --window_rows"),
+])
+def test_invalid_flags_are_named(train_flags, flags, message):
+    train = train_flags(*flags)
+    with pytest.raises(train.SettingsError, match=re.escape(message)):
+        train.check_flags()
+
+
+def test_invalid_settings_fail_before_training_with_one_line(tmp_path):
+    (tmp_path / "file").write_text("a file where a folder should be")
+    result = _train(str(tmp_path / "bad"), f"--export_dir={tmp_path / 'file' / 'export'}",
+                    check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
+    assert len(lines) == 1 and "--export_dir: cannot write" in lines[0], result.stderr[-1000:]
+    assert not os.path.exists(tmp_path / "bad" / "state.json")
 
 
 def test_a_finished_run_run_again_prints_its_summary(finished_run, tmp_path):

@@ -50,7 +50,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
     Args:
         schedule: `agp_tf.schedules.PhaseSchedule`.
         importance_data: Batches to score neurons on (see
-            `GrowPruneController`).
+            `GrowPruneController`), or None to score them on the last
+            `importance_batches` training steps before each prune (no extra
+            passes; see `taylor_source`).
         total_steps: Planned training steps. Defaults to `epochs * steps`
             that `fit` knows; an error if neither gives it.
         importance_batches: N mini-batches scored per prune.
@@ -70,6 +72,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
             `GrowPruneController`).
         verbose: Print one line at every prune and regrowth (step, neurons
             kept per layer, seconds spent).
+        taylor_source: `"training"` or `"data"` (see `GrowPruneController`);
+            default: `"data"` with `importance_data`, else `"training"`. With
+            `"training"` the train function is traced once more for the
+            scoring steps (with the probes in it) and kept for later prunes.
 
     Example:
 
@@ -95,8 +101,13 @@ class GrowPruneCallback(keras.callbacks.Callback):
         start_step=0,
         links=None,
         verbose=False,
+        taylor_source=None,
     ):
         super().__init__()
+        if taylor_source is None:
+            taylor_source = "training" if importance_data is None else "data"
+        self.taylor_source = taylor_source
+        self._pending_probe_state = None
         self.links = links
         self.verbose = bool(verbose)
         importance.check_criterion(criterion)  # fail at construction, not in fit
@@ -161,6 +172,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 compact=self.compact,
                 start_step=self.start_step,
                 links=self.links,
+                taylor_source=self.taylor_source,
             )
             if self.counter is None:
                 self.counter = flops.FlopsCounter(self.controller.dense_flops_per_sample)
@@ -173,6 +185,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self.controller.needs_recompile |= self.controller.apply_compact_plans()
         # Unsupported optimizer state is an error now, not at the first prune.
         self.controller.check_optimizer()
+        if self._pending_probe_state is not None:  # a checkpoint taken mid-window
+            self.controller.set_probe_state(self._pending_probe_state)
+            self._pending_probe_state = None
         if self._step is None:
             self._step = int(self.start_step)
         self._next_check = self._step  # check at the first step
@@ -184,6 +199,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
+        elif self.controller.train_step_changed:
+            self._rebuild_functions()
         if self.log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
@@ -198,39 +215,44 @@ class GrowPruneCallback(keras.callbacks.Callback):
         """Points the model's train/test/predict functions at the current plans.
 
         Compact plans are static Python state, so each distinct set of plans
-        needs its own traced (XLA-compiled) functions. They are kept per plan
-        signature: a run alternating dense and sparse phases of one sparsity
+        needs its own traced (XLA-compiled) functions; so do the training
+        steps that carry Taylor probes. They are kept per (plan signature,
+        probing): a run alternating dense and sparse phases of one sparsity
         compiles each only once.
         """
         model = self.model
         names = ("train_function", "test_function", "predict_function")
         if reuse and self._signature is not None:
             self._functions[self._signature] = tuple(getattr(model, n, None) for n in names)
-        self._signature = self.controller.plan_signature()
+        previous = self._signature
+        self._signature = (self.controller.plan_signature(), self.controller.probing)
         cached = self._functions.get(self._signature) if reuse else None
         if cached is not None and cached[0] is not None:
             for name, function in zip(names, cached):
                 setattr(model, name, function)
         else:
-            model.test_function = None  # made again on first use
-            model.predict_function = None
+            if not reuse or previous is None or previous[0] != self._signature[0]:
+                # Evaluation does not run the probes: only plans change it.
+                model.test_function = None  # made again on first use
+                model.predict_function = None
             model.make_train_function(force=True)
         self.controller.needs_recompile = False
+        self.controller.train_step_changed = False
 
     def on_train_batch_begin(self, batch, logs=None):
         # The schedule only changes at phase boundaries: skip the check between.
         if self._step < self._next_check:
             return
         event = self.controller.on_step_begin(self._step)
-        self._next_check = self.controller.next_boundary_step(self._step)
+        self._next_check = self.controller.next_check_step(self._step)
         if event is not None:
             self.flips.append(event)
             self._write_flip(event)
             if self.verbose:
                 print(describe_flip(event), flush=True)
-            if event.recompile:
-                self._rebuild_functions()
             self._batch_logs = None
+        if (event is not None and event.recompile) or self.controller.train_step_changed:
+            self._rebuild_functions()
 
     def on_train_batch_end(self, batch, logs=None):
         if self._steps_per_call == 1:
@@ -273,6 +295,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
             "start_step": self.start_step,
             "step": self._step,
             "counter": self.counter.get_state() if self.counter else None,
+            "probe": self.controller.probe_state() if self.controller else None,
             "flips": [
                 {"step": e.step, "from_sparsity": e.from_sparsity,
                  "to_sparsity": e.to_sparsity, "seconds": e.seconds}
@@ -288,6 +311,11 @@ class GrowPruneCallback(keras.callbacks.Callback):
             FlipEvent(f["step"], f["from_sparsity"], f["to_sparsity"], {}, {}, f["seconds"])
             for f in state.get("flips", [])
         ]
+        probe = state.get("probe")
+        if self.controller is not None:
+            self.controller.set_probe_state(probe)
+        else:
+            self._pending_probe_state = probe
         if state.get("counter") is not None:
             if self.counter is None:
                 self.counter = flops.FlopsCounter.from_state(state["counter"])

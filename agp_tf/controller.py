@@ -51,10 +51,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, importance, optimizer_state, topology
+from agp_tf import flops, importance, optimizer_state, step_taylor, topology
 from agp_tf.layers import replace_neurons
 
 GROWTH_MODES = ("zero_output", "zero")
+TAYLOR_SOURCES = ("training", "data")
 
 logger = logging.getLogger("agp_tf")
 
@@ -107,9 +108,9 @@ class GrowPruneController:
         total_steps: Planned number of training steps; progress is
             `(step - start_step) / total_steps`.
         importance_data: Iterable of `(x, y)` or `(x, y, sample_weight)`
-            batches (e.g. a `tf.data.Dataset`), needed by the "taylor"
-            criterion. A fresh iterator is taken at each prune and must yield
-            `importance_batches` batches.
+            batches (e.g. a `tf.data.Dataset`) for the "taylor" criterion
+            with `taylor_source="data"`. A fresh iterator is taken at each
+            prune and must yield `importance_batches` batches.
         importance_batches: N, the number of mini-batches scored per prune.
         criterion: "taylor", "magnitude" or "random".
         growth: "zero_output" or "zero" (see the module docstring).
@@ -130,7 +131,17 @@ class GrowPruneController:
             (a name, a list of names, or `(name, row_offset)` pairs; `[]`
             for none). Overrides the graph for the layers it names.
         include_regularization: Whether Taylor scores differentiate the
-            model's regularization losses too.
+            model's regularization losses too (`taylor_source="data"`; the
+            training steps always differentiate the loss they train on).
+        taylor_source: Where "taylor" scores come from. `"training"`: the
+            last `importance_batches` training steps before each prune, read
+            off their own backward pass (`agp_tf.step_taylor`; no extra pass,
+            and outside those steps training runs unchanged). `"data"`: extra
+            forward and backward passes over `importance_data` at the prune.
+            Default: `"data"` when `importance_data` is given, else
+            `"training"`. With `"training"`, call `on_step_begin` before
+            every step and re-trace the training step whenever
+            `train_step_changed` is set.
 
     Example:
 
@@ -159,6 +170,7 @@ class GrowPruneController:
         start_step=0,
         links=None,
         include_regularization=False,
+        taylor_source=None,
     ):
         self.model = model
         self.include_regularization = bool(include_regularization)
@@ -174,11 +186,21 @@ class GrowPruneController:
                 f"Received: importance_batches={importance_batches!r}"
             )
         self.importance_batches = importance_batches
-        if criterion == "taylor" and importance_data is None and schedule.sparse_fraction() > 0:
+        if taylor_source is None:
+            taylor_source = "training" if importance_data is None else "data"
+        if taylor_source not in TAYLOR_SOURCES:
             raise ValueError(
-                'The "taylor" criterion needs `importance_data`. Received: importance_data=None'
+                f"`taylor_source` must be one of {TAYLOR_SOURCES}. "
+                f"Received: taylor_source={taylor_source!r}"
             )
-        self._loss_fn = importance.resolve_loss(model, loss) if criterion == "taylor" else None
+        self.taylor_source = taylor_source
+        needs_data = criterion == "taylor" and taylor_source == "data"
+        if needs_data and importance_data is None and schedule.sparse_fraction() > 0:
+            raise ValueError(
+                'The "taylor" criterion with taylor_source="data" needs `importance_data`. '
+                "Received: importance_data=None"
+            )
+        self._loss_fn = importance.resolve_loss(model, loss) if needs_data else None
         self.importance_data = importance_data
         self.seed = int(seed)
         self.total_steps = None if total_steps is None else self._check_total_steps(total_steps)
@@ -210,6 +232,19 @@ class GrowPruneController:
                 "BatchNormalization that turn a zero into another value).",
                 orphans,
             )
+        self.scores_from_training = criterion == "taylor" and taylor_source == "training"
+        if self.scores_from_training:
+            unprobed = [layer.name for layer in self.layers if not hasattr(layer, "set_taylor_probe")]
+            if unprobed:
+                raise ValueError(
+                    f"Layer(s) {unprobed} cannot score neurons from the training steps (only "
+                    "MaskedDense can): pass importance_data= and taylor_source='data'."
+                )
+        self._probes = {}  # layer name -> StepTaylorProbe, made at the first window
+        self._probing = False
+        # True when probes were installed or removed since the caller last
+        # re-traced its training step.
+        self.train_step_changed = False
         self.specs = flops.layer_specs(model, self.links)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
         self._terms_fns = {}  # plan signature -> traced scoring function
@@ -312,6 +347,60 @@ class GrowPruneController:
         )
         return float("inf") if boundary is None else self.start_step + boundary
 
+    def scoring_windows(self):
+        """`(first_step, prune_step)` global steps of every training-step scoring window."""
+        if not self.scores_from_training:
+            return []
+        self._check_total_steps_set()
+        return [
+            (self.start_step + first, self.start_step + prune)
+            for first, prune in self.schedule.scoring_windows(
+                self.total_steps, self.importance_batches
+            )
+        ]
+
+    def next_check_step(self, step):
+        """The first global step after `step` at which `on_step_begin` may act
+        (a phase start or the start of a scoring window; inf: none)."""
+        starts = [first for first, _ in self.scoring_windows() if first > step]
+        return min([self.next_boundary_step(step)] + starts)
+
+    @property
+    def probing(self):
+        """Whether the training steps are being scored now (probes installed)."""
+        return self._probing
+
+    def _set_probing(self, on):
+        if on == self._probing:
+            return
+        if on and not self._probes:
+            # Mirrored under the model's strategy: every replica adds the same.
+            strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+            with strategy.scope():
+                self._probes = {
+                    layer.name: step_taylor.StepTaylorProbe(layer.units, f"{layer.name}_taylor")
+                    for layer in self.layers
+                }
+        for layer in self.layers:
+            probe = self._probes[layer.name]
+            if on:
+                probe.reset()
+            layer.set_taylor_probe(probe if on else None)
+        self._probing = on
+        self.train_step_changed = True
+
+    def probe_state(self):
+        """The scoring window in progress, for checkpoints (None when none)."""
+        if not self._probing:
+            return None
+        return {name: probe.get_state() for name, probe in self._probes.items()}
+
+    def set_probe_state(self, state):
+        """Restores `probe_state()` (after loading a checkpoint taken mid-window)."""
+        self._set_probing(state is not None)
+        for name, probe_state in (state or {}).items():
+            self._probes[name].set_state(probe_state)
+
     def _matches(self, sparsity):
         return all(
             self.active_units[layer.name] == importance.num_kept(layer.units, sparsity)
@@ -337,9 +426,12 @@ class GrowPruneController:
         """
         step = self.step if step is None else int(step)
         target = self.target_sparsity(step)
-        if self._matches(target):
-            return None
-        return self.flip_to(target, step)
+        event = None if self._matches(target) else self.flip_to(target, step)
+        # After the flip: a window may open at the step a phase starts.
+        if self.scores_from_training and not self._probing:
+            if any(first <= step < prune for first, prune in self.scoring_windows()):
+                self._set_probing(True)
+        return event
 
     def flip_to(self, sparsity, step=0):
         """Moves every prunable layer to `sparsity` now; returns a `FlipEvent`."""
@@ -371,6 +463,8 @@ class GrowPruneController:
                     grown = keep.copy()
                     grown[reopen] = True
                     self._grow(layer, grown, step)
+        if self._probing and sparsity > 0.0:  # a window ends at its prune, scores used or not
+            self._set_probing(False)
         self.sync_from_masks()
         recompile = self.apply_compact_plans()
         event = FlipEvent(
@@ -405,7 +499,24 @@ class GrowPruneController:
                 )
                 for layer in self.layers
             }
+        if self.scores_from_training:
+            return self._training_step_scores(step)
         return self._taylor_scores()
+
+    def _training_step_scores(self, step):
+        steps = self._probes[self.layers[0].name].num_steps() if self._probing else 0
+        if steps == 0:
+            raise ValueError(
+                f"No training step was scored before the prune at step {step}: with "
+                "taylor_source='training', call on_step_begin before every training step "
+                "(GrowPruneCallback does) so that the scoring window "
+                f"{self.scoring_windows()} is seen, or pass importance_data= with "
+                "taylor_source='data'."
+            )
+        scores = {name: probe.scores() for name, probe in self._probes.items()}
+        self.last_scored_steps = steps
+        self._set_probing(False)
+        return scores
 
     def _taylor_scores(self):
         # Traced per set of compact plans (static state baked into a trace),

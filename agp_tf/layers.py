@@ -264,6 +264,7 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(ndim=2)
         self.compact_plan = None
         object.__setattr__(self, "_compact_producer", None)
+        object.__setattr__(self, "_taylor_probe", None)
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -298,9 +299,11 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         # (units,) 1.0 = kept, 0.0 = pruned.
         self.add_neuron_mask()
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        # The probe only in training steps: evaluation traces stay as they are.
+        probe = self._taylor_probe if training is True else None
         if self.compact_plan is not None:
-            return self._compact_call(inputs, self.compact_plan)
+            return self._compact_call(inputs, self.compact_plan, probe)
         mask = ops.cast(self.mask, self.compute_dtype)
         # (input_dim, units): masking the kernel, not only the output, makes the
         # gradient of pruned columns exactly zero.
@@ -308,12 +311,14 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         outputs = ops.matmul(inputs, kernel)  # (batch_size, units)
         if self.use_bias:
             outputs = ops.add(outputs, ops.multiply(ops.cast(self.bias, self.compute_dtype), mask))
+        if probe is not None:
+            outputs = probe(outputs)
         if self.activation is not None and self.activation is not keras.activations.linear:
             # activation(0) need not be 0 (sigmoid): mask again after it.
             outputs = ops.multiply(self.activation(outputs), mask)
         return outputs
 
-    def _compact_call(self, inputs, plan):
+    def _compact_call(self, inputs, plan, probe=None):
         kernel = ops.cast(self.kernel, self.compute_dtype)  # (input_dim, units)
         if plan.kept_inputs is not None:
             rows = kept_indices(self.compact_producer.mask, plan.kept_inputs)
@@ -328,6 +333,8 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
             if plan.kept_outputs is not None:
                 bias = ops.take(bias, columns, axis=0)
             outputs = ops.add(outputs, bias)
+        if probe is not None:
+            outputs = probe(outputs, columns if plan.kept_outputs is not None else None)
         if self.activation is not None:
             outputs = self.activation(outputs)
         if plan.kept_outputs is not None and not plan.emit_compact:
@@ -368,6 +375,15 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         # A plain reference: assigning a layer attribute would make Keras
         # track the producer as a sub-layer of this one.
         object.__setattr__(self, "_compact_producer", reference)
+
+    def set_taylor_probe(self, probe):
+        """Sets (or with None removes) a `step_taylor.StepTaylorProbe` on the
+        pre-activation of training calls. Re-trace training steps afterwards."""
+        object.__setattr__(self, "_taylor_probe", probe)
+
+    @property
+    def taylor_probe(self):
+        return self._taylor_probe
 
     @property
     def compact_producer(self):

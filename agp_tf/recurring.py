@@ -272,7 +272,9 @@ class WindowedRun:
             started = time.perf_counter()
             lookahead = model.evaluate(data, return_dict=True, verbose=0)
             evaluated = time.perf_counter()
-            self.callback.importance_data = data
+            if self.callback.taylor_source == "data":
+                # Extra-pass scores read the window being trained on.
+                self.callback.importance_data = data
             progress = WindowProgress(
                 f"window {index + 1}/{count}  {self.source.describe(index)}",
                 self.callback, self.total_steps, self.batch_size, self.verbose,

@@ -129,6 +129,30 @@ class PhaseSchedule:
                 )
         return steps
 
+    def scoring_windows(self, total_steps, batches):
+        """Where the training steps that score each prune lie.
+
+        A prune happens where a phase is sparser than the one before. Its
+        scores come from the last `batches` steps before it, within the
+        phase before (fewer when that phase is shorter).
+
+        Returns:
+            List of `(first_step, prune_step)` pairs: steps `first_step ..
+            prune_step - 1` score the prune at `prune_step`.
+
+        Example:
+
+        ```python
+        alternate(0.7).scoring_windows(100, 16)   # [(4, 20), (44, 60)]
+        ```
+        """
+        steps = self.boundary_steps(total_steps)
+        return [
+            (max(steps[k] - batches, steps[k - 1]), steps[k])
+            for k in range(1, len(steps))
+            if self.boundaries[k][1] > self.boundaries[k - 1][1]
+        ]
+
     def phase_at_step(self, step, total_steps):
         """Index of the phase that step `step` (0-based) of a run belongs to."""
         if step < 0:

@@ -69,6 +69,9 @@ flags.DEFINE_float("prune_start", None, "Start of the sparse phase (pruning_only
 flags.DEFINE_float("prune_end", None, "End of the sparse phase (growth_only: 0.4, dsd: 0.7).")
 flags.DEFINE_enum("criterion", "taylor", ["taylor", "magnitude", "random"], "Neuron importance.")
 flags.DEFINE_integer("importance_batches", 16, "Mini-batches scored per prune.")
+flags.DEFINE_enum("taylor_source", "training", ["training", "data"],
+                  "Taylor scores from the last --importance_batches training steps before each "
+                  "prune (no extra passes), or from extra passes over the window's first batches.")
 flags.DEFINE_enum("growth", "zero_output", ["zero_output", "zero"], "How regrown neurons start.")
 flags.DEFINE_bool("compact", True, "Run sparse phases on the kept neurons only.")
 # Optimization
@@ -193,7 +196,8 @@ def check_settings(schedule):
         raise SettingsError(f"--resume_from: {FLAGS.resume_from} does not exist")
     if FLAGS.baseline_run and not os.path.exists(os.path.join(FLAGS.baseline_run, "summary.json")):
         raise SettingsError(f"--baseline_run: no summary.json in {FLAGS.baseline_run}")
-    if FLAGS.criterion == "taylor" and FLAGS.importance_batches * FLAGS.batch_size > window_rows():
+    extra_pass = FLAGS.criterion == "taylor" and FLAGS.taylor_source == "data"
+    if extra_pass and FLAGS.importance_batches * FLAGS.batch_size > window_rows():
         raise SettingsError(
             f"--importance_batches x --batch_size ({FLAGS.importance_batches * FLAGS.batch_size}) "
             f"exceeds --window_rows ({window_rows()}): scoring reads batches of one window"
@@ -212,8 +216,9 @@ def settings_dict():
         "pad_short_lines", "window_rows", "synthetic_rows_per_day",
         "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
         "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
-        "prune_end", "criterion", "importance_batches", "growth", "compact", "optimizer",
-        "learning_rate", "batch_size", "jit_compile", "strategy", "seed", "resume_from",
+        "prune_end", "criterion", "importance_batches", "taylor_source", "growth", "compact",
+        "optimizer", "learning_rate", "batch_size", "jit_compile", "strategy", "seed",
+        "resume_from",
     ]
     settings = {name: FLAGS[name].value for name in names}
     settings["window_rows"] = window_rows()  # as resolved: a run resumes only with the same
@@ -389,6 +394,7 @@ def run():
         seed=FLAGS.seed,
         compact=FLAGS.compact,
         verbose=FLAGS.verbose > 0,
+        taylor_source=FLAGS.taylor_source,
     )
     os.makedirs(FLAGS.run_dir, exist_ok=True)
     run = recurring.WindowedRun(

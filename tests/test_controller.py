@@ -161,7 +161,8 @@ def test_error_for_model_without_prunable_layer():
         ({"growth": "random"}, "growth='random'"),
         ({"importance_batches": 0}, "importance_batches=0"),
         ({"total_steps": 0}, "total_steps=0"),
-        ({"importance_data": None}, "needs `importance_data`"),
+        ({"importance_data": None, "taylor_source": "data"}, "needs `importance_data`"),
+        ({"taylor_source": "both"}, "`taylor_source` must be one of"),
         ({"compile_loss": None}, "needs a loss"),
     ],
 )

@@ -153,3 +153,12 @@ def test_schedules_print_as_written_and_phases_in_words():
     ]
     assert growth_only(0.5).describe() == "sparse (50% pruned) 0-40%, dense (regrown) 40-100%"
     assert dense().describe() == "dense 0-100%"
+
+
+def test_scoring_windows_precede_each_prune_within_the_phase_before():
+    assert schedules.alternate(0.7).scoring_windows(100, 16) == [(4, 20), (44, 60)]
+    assert schedules.alternate(0.7).scoring_windows(100, 30) == [(0, 20), (40, 60)]
+    assert schedules.growth_only(0.5).scoring_windows(100, 16) == []  # starts sparse: random
+    assert schedules.dense().scoring_windows(10, 4) == []
+    rising = PhaseSchedule([(0, 0), (0.5, 0.3), (0.75, 0.6)])
+    assert rising.scoring_windows(40, 8) == [(12, 20), (22, 30)]

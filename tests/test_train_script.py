@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import agp_tf.models.dlrm  # noqa: F401  (registers DLRM's classes for load_model)
-from tests.test_criteo import KAGGLE_HEAD
-from tests.test_criteo import needs_kaggle_head
+from tests.criteo_helpers import KAGGLE_HEAD
+from tests.criteo_helpers import needs_kaggle_head
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "train.py")
@@ -190,7 +190,7 @@ def train_flags():
     (["--verbose=3"], "--verbose must be 0, 1 or 2"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
-    (["--importance_batches=100"], "exceeds --window_rows"),
+    (["--importance_batches=100", "--taylor_source=data"], "exceeds --window_rows"),
 ])
 def test_invalid_flags_are_named(train_flags, flags, message):
     train = train_flags(*flags)
@@ -302,7 +302,7 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     )
     assert preprocess.returncode == 0, preprocess.stderr[-3000:]
     run_dir = str(tmp_path / "run")
-    result = _train_source(run_dir, "shards", shards_dir)
+    result = _train_source(run_dir, "shards", shards_dir, "--taylor_source=data")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(run_dir)
     assert summary["settings"]["window_rows"] == round(50_000 / 64) * 64

@@ -1,0 +1,103 @@
+"""Taylor scores read off the training steps equal the extra-pass scores."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import agp_tf
+from agp_tf import importance, schedules
+from agp_tf.step_taylor import StepTaylorProbe, gate_terms
+from tests.helpers import dataset, mlp, xor_data
+
+
+def test_gate_term_is_the_weight_gradient_term():
+    # z = x @ w + b: sum_batch dL/dz * z == sum_i w * dL/dw + b * dL/db.
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    upstream = rng.normal(size=(5, 4))  # dL/dz
+    expected = importance.taylor_batch_terms(w, x.T @ upstream, b, upstream.sum(axis=0))
+    got = gate_terms(tf.constant(upstream), tf.constant(x @ w + b)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def _extra_pass_scores(model, batches):
+    layers = [model.get_layer(n) for n in ("d0", "d1")]
+    loss_fn = importance.resolve_loss(model)
+    terms = [importance.taylor_terms(model, layers, loss_fn, x, y) for x, y in batches]
+    return [importance.taylor_scores([t[k].numpy() for t in terms]) for k in range(2)]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_probe_scores_equal_extra_pass_scores_at_learning_rate_zero(jit_compile):
+    model = mlp((3, 16, 8, 1))
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy", jit_compile=jit_compile)
+    x, y = xor_data(256)
+    batches = list(dataset(x, y, 32).take(6).as_numpy_iterator())
+    expected = _extra_pass_scores(model, batches)
+    probes = [StepTaylorProbe(n, f"p{k}") for k, n in enumerate((16, 8))]
+    for name, probe in zip(("d0", "d1"), probes):
+        model.get_layer(name).set_taylor_probe(probe)
+    model.fit(dataset(x, y, 32).take(6), verbose=0)
+    for probe, want in zip(probes, expected):
+        assert probe.num_steps() == 6
+        np.testing.assert_allclose(probe.scores(), want, rtol=1e-5)
+    # Evaluation does not run the probes.
+    model.evaluate(dataset(x, y, 32).take(2), verbose=0)
+    assert probes[0].num_steps() == 6
+
+
+def test_callback_scores_from_training_steps_and_keeps_other_steps_unchanged():
+    model = mlp((3, 16, 8, 1))
+    model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy", jit_compile=True)
+    x, y = xor_data(320)
+    callback = agp_tf.GrowPruneCallback(schedules.alternate(0.5), None, importance_batches=3)
+    assert callback.taylor_source == "training"
+    functions = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            probing = callback.controller.probing
+            functions.append((callback.step, probing, self.model.train_function))
+            if probing:
+                assert model.get_layer("d0").taylor_probe is not None
+
+    model.fit(dataset(x, y, 32), epochs=5, callbacks=[callback, Watch()], verbose=0)
+    # 50 steps, phases from 0, 10, 20, 30, 40: prunes at 10 and 30, each
+    # scored on the 3 steps before it.
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [
+        (10, 0.5), (20, 0.0), (30, 0.5), (40, 0.0)
+    ]
+    probed = [step for step, probing, _ in functions if probing]
+    assert probed == [8, 9, 10, 28, 29, 30]  # steps 7-9 and 27-29 (counted after)
+    assert all(len(callback.flips[k].scores["d0"]) == 16 for k in (0, 2))
+    assert callback.controller.last_scored_steps == 3
+    # Outside the windows the dense steps run the very function traced
+    # before any probe; the probed one is traced once and reused.
+    dense = {id(f) for step, probing, f in functions if not probing and step <= 7}
+    later_dense = {id(f) for step, probing, f in functions if not probing and 21 <= step <= 27}
+    assert dense == later_dense and len(dense) == 1
+    probed_functions = {id(f) for _, probing, f in functions if probing}
+    assert len(probed_functions) == 1 and not probed_functions & dense
+
+
+def test_mirrored_replicas_sum_terms_before_squaring():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPU devices (set up in conftest.py)")
+    x, y = xor_data(256)
+    batches = list(dataset(x, y, 32).take(4).as_numpy_iterator())
+    single = mlp((3, 16, 8, 1))
+    single.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+    expected = _extra_pass_scores(single, batches)
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        model = mlp((3, 16, 8, 1))  # same seed: same weights
+        model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+        probes = [StepTaylorProbe(n, f"m{k}") for k, n in enumerate((16, 8))]
+    for name, probe in zip(("d0", "d1"), probes):
+        model.get_layer(name).set_taylor_probe(probe)
+    model.fit(dataset(x, y, 32).take(4), verbose=0)
+    for probe, want in zip(probes, expected):
+        # Squares of per-replica halves would differ from the global term's.
+        np.testing.assert_allclose(probe.scores(), want, rtol=1e-4)

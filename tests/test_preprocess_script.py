@@ -7,10 +7,9 @@ import sys
 import numpy as np
 
 from agp_tf.data import shards
-from tests.test_criteo import make_line
-from tests.test_criteo import make_line
-from tests.test_criteo import random_lines
-from tests.test_criteo import write_lines
+from tests.criteo_helpers import make_line
+from tests.criteo_helpers import random_lines
+from tests.criteo_helpers import write_lines
 
 SCRIPT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "preprocess.py"

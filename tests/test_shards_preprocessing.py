@@ -1,8 +1,7 @@
-"""Tests for agp_tf.data.shards: record layout, preprocessing, the tf.data reader."""
+"""Tests for agp_tf.data.shards.preprocessing: text to shards, splits, shuffles, bad data."""
 
 import json
 import os
-import struct
 
 import numpy as np
 import pytest
@@ -11,70 +10,15 @@ from agp_tf.data import criteo
 from agp_tf.data import shards
 from agp_tf.data.features import DENSE_KEY
 from agp_tf.data.features import SPARSE_KEY
-from tests.test_criteo import KAGGLE_HEAD
-from tests.test_criteo import collect
-from tests.test_criteo import make_line
-from tests.test_criteo import needs_kaggle_head
-from tests.test_criteo import random_lines
-from tests.test_criteo import write_lines
-
-
-def numpy_batches(dataset):
-    """tf.data `(features, labels)` batches as numpy tuples."""
-    return [
-        ({k: v.numpy() for k, v in features.items()}, labels.numpy())
-        for features, labels in dataset
-    ]
-
-
-def assert_same(got, want):
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
-
-
-def test_record_layout_is_160_little_endian_bytes():
-    dense = np.arange(13, dtype=np.float32)[None] / 4  # (1, 13)
-    sparse = np.arange(26, dtype=np.int32)[None] * -3  # (1, 26)
-    records = shards.to_records(dense, sparse, np.array([1.0], np.float32))
-    raw = records.tobytes()
-    assert shards.RECORD_BYTES == 160 and len(raw) == 160
-    assert struct.unpack("<f", raw[:4]) == (1.0,)
-    assert struct.unpack("<13f", raw[4:56]) == tuple(dense[0].tolist())
-    assert struct.unpack("<26i", raw[56:]) == tuple(sparse[0].tolist())
-    features, labels = shards.decode_records(raw)
-    assert_same((features[DENSE_KEY], features[SPARSE_KEY], labels), (dense, sparse, [1.0]))
-    features, labels = shards.decode_batch(raw)
-    assert_same((features[DENSE_KEY], features[SPARSE_KEY], labels), (dense, sparse, [1.0]))
-    with pytest.raises(ValueError, match="whole number of 160-byte records"):
-        shards.decode_records(raw[:-1])
-
-
-def test_shard_writer_rolls_over(tmp_path):
-    rng = np.random.default_rng(13)
-    records = shards.to_records(
-        rng.random((25, 13), dtype=np.float32),
-        rng.integers(0, 9, (25, 26), dtype=np.int32),
-        rng.integers(0, 2, 25).astype(np.float32),
-    )
-    writer = shards.ShardWriter(str(tmp_path), "train", rows_per_shard=10)
-    for lo in range(0, 25, 7):
-        writer.write(records[lo : lo + 7])
-    assert writer.close() == [
-        {"file": "train-00000.bin", "rows": 10},
-        {"file": "train-00001.bin", "rows": 10},
-        {"file": "train-00002.bin", "rows": 5},
-    ]
-    data = b"".join(
-        (tmp_path / f"train-0000{i}.bin").read_bytes() for i in range(3)
-    )
-    assert data == records.tobytes()
-
-
-@pytest.fixture
-def text_file(tmp_path):
-    rng = np.random.default_rng(10)
-    lines = random_lines(rng, 61)  # days (9, 9, 9, 9, 9, 8, 8): train 53, test 4, val 4
-    return write_lines(tmp_path / "train.txt", lines)
+from tests.criteo_helpers import KAGGLE_HEAD
+from tests.criteo_helpers import collect
+from tests.criteo_helpers import make_line
+from tests.criteo_helpers import needs_kaggle_head
+from tests.criteo_helpers import random_lines
+from tests.criteo_helpers import write_lines
+from tests.shards_helpers import assert_same
+from tests.shards_helpers import numpy_batches
+from tests.shards_helpers import text_file  # noqa: F401 (a fixture)
 
 
 def test_round_trip_text_to_shards_equals_text_stream(tmp_path, text_file):
@@ -98,22 +42,6 @@ def test_round_trip_text_to_shards_equals_text_stream(tmp_path, text_file):
         assert_same(collect(got), want)
     got = numpy_batches(shards.shard_dataset(out, "train", 8, drop_remainder=True))
     assert [len(y) for _, y in got] == [8] * 6
-
-
-def test_reader_options_keep_every_row(tmp_path, text_file):
-    out = str(tmp_path / "out")
-    shards.preprocess(text_file, out, rows_per_shard=10)
-    want = collect([shards.read_split(out, "train")])
-    for options in (
-        dict(num_parallel_reads=3, block_rows=4),
-        dict(shuffle_files=True, seed=1),
-        dict(shuffle_buffer=16, seed=1),
-    ):
-        got = collect(numpy_batches(shards.shard_dataset(out, "train", 5, **options)))
-        order = np.lexsort(got[1].T)
-        want_order = np.lexsort(want[1].T)
-        assert_same([a[order] for a in got], [a[want_order] for a in want])
-        assert not np.array_equal(got[1], want[1])  # rows really reordered
 
 
 def test_shuffle_day_is_a_permutation_within_each_day(tmp_path):
@@ -237,43 +165,3 @@ def test_given_vocabulary_reserve_and_empty_splits(tmp_path):
     features, _ = shards.read_split(out, "train")
     assert features[SPARSE_KEY][:, 0].tolist() == [0, 1, 2, 3]  # 0xBEEF -> reserved id 3
     assert numpy_batches(shards.shard_dataset(out, "val", 4)) == []
-
-
-def test_row_slices_cover_each_row_once():
-    assert shards.row_slices([4, 4, 4], 3, 9) == [(0, 3, 1), (1, 0, 4), (2, 0, 1)]
-    assert shards.row_slices([4, 4, 4], 4, 8) == [(1, 0, 4)]
-    assert shards.row_slices([4, 4, 4], 5, 5) == []
-    sizes = [10, 10, 3, 10]
-    for start in range(0, 33, 5):
-        for stop in range(start, 34, 7):
-            slices = shards.row_slices(sizes, start, stop)
-            assert sum(count for _, _, count in slices) == stop - start
-            rows = [sum(sizes[:i]) + first + k for i, first, count in slices for k in range(count)]
-            assert rows == list(range(start, stop))
-    with pytest.raises(ValueError, match="stop=34"):
-        shards.row_slices(sizes, 0, 34)
-
-
-def test_row_range_reads_just_those_rows(tmp_path, text_file):
-    out = str(tmp_path / "out")
-    shards.preprocess(text_file, out, rows_per_shard=10)
-    features, labels = shards.read_split(out, "train")  # 53 rows
-    for start, stop in ((0, 53), (7, 31), (20, 30), (50, 53)):
-        got = collect(numpy_batches(
-            shards.shard_dataset(out, "train", 4, block_rows=3, row_range=(start, stop))
-        ))
-        assert_same(got, (features[DENSE_KEY][start:stop], features[SPARSE_KEY][start:stop],
-                          labels[start:stop]))
-
-
-def test_shard_windows_seek_to_their_rows(tmp_path, text_file):
-    from agp_tf.data.windows import ShardWindows
-
-    out = str(tmp_path / "out")
-    shards.preprocess(text_file, out, rows_per_shard=10)
-    source = ShardWindows(out, window_rows=16, batch_size=4)  # 53 rows: 16, 16, 16, 5
-    assert source.window_rows == [16, 16, 16, 5]
-    whole = collect(numpy_batches(shards.shard_dataset(out, "train", 4)))
-    windows = [collect(numpy_batches(source.window(k, 4))) for k in range(4)]
-    assert_same([np.concatenate(parts) for parts in zip(*windows)], whole)
-    assert source.describe(3) == "rows 48-53"

@@ -17,7 +17,8 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["agp_tf", "agp_tf.models", "agp_tf.data"],
+    packages=["agp_tf", "agp_tf.models", "agp_tf.data", "agp_tf.data.synthetic", "agp_tf.data.criteo",
+              "agp_tf.data.shards"],
     package_dir={
         "agp_tf": "agp_tf",
         "agp_tf.models": "models",

@@ -17,8 +17,9 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["agp_tf", "agp_tf.models", "agp_tf.data", "agp_tf.data.synthetic", "agp_tf.data.criteo",
-              "agp_tf.data.shards"],
+    # data/'s subpackages (criteo, shards, synthetic) install as agp_tf.data.<name>.
+    packages=["agp_tf", "agp_tf.models", "agp_tf.data"]
+    + [f"agp_tf.data.{name}" for name in setuptools.find_packages("data")],
     package_dir={
         "agp_tf": "agp_tf",
         "agp_tf.models": "models",

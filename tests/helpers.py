@@ -1,5 +1,7 @@
 """Small models and data shared by the tests."""
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -59,3 +61,16 @@ class PrunedWeightsStayZero(keras.callbacks.Callback):
 
     def check_outputs(self, name, layer, keep):
         pass
+
+
+@functools.lru_cache(maxsize=None)
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for every test, or None.
+
+    Shared: two strategies over the same devices in one process number their
+    collectives alike, and the second one's all-reduces then collide with the
+    first's ("Shape mismatch in the collective instance").
+    """
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    return tf.distribute.MirroredStrategy(devices) if len(devices) == 2 else None
+

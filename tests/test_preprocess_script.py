@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from agp_tf.data import shards
 from tests.criteo_helpers import make_line
@@ -78,16 +79,21 @@ def test_bad_data_policy_fails_on_empty_all_bad_and_too_many_bad(tmp_path):
     rng = np.random.default_rng(22)
     all_bad = write_lines(tmp_path / "all_bad.txt", ["2\t1"] * 5)
     some_bad = write_lines(tmp_path / "some_bad.txt", random_lines(rng, 19) + ["2\t1"])
-    for path, flags, message in [
-        (empty, [], "Empty input"),
-        (all_bad, ["--skip_bad_lines"], "No valid line: all 5 lines"),
-        (some_bad, ["--skip_bad_lines"], "1 of 20 lines"),
+    # The policy itself, in this process (the script calls the same function).
+    for path, skip, message in [
+        (all_bad, True, "No valid line: all 5 lines"),
+        (some_bad, True, "1 of 20 lines"),
     ]:
         out = tmp_path / f"out_{os.path.basename(path)}"
-        result = run_script(f"--input={path}", f"--output_dir={out}", *flags)
-        assert result.returncode == 1, (path, result.stdout)
-        assert message in result.stderr, result.stderr[-2000:]
+        with pytest.raises(ValueError, match=message):
+            shards.preprocess([str(path)], str(out), skip_bad_lines=skip)
         assert not os.path.exists(out / shards.METADATA_FILE)
+    # The script: exit 1 and the message, then a tolerated share.
+    out = tmp_path / "out_empty"
+    result = run_script(f"--input={empty}", f"--output_dir={out}")
+    assert result.returncode == 1, result.stdout
+    assert "Empty input" in result.stderr, result.stderr[-2000:]
+    assert not os.path.exists(out / shards.METADATA_FILE)
     result = run_script(
         f"--input={some_bad}", f"--output_dir={tmp_path / 'ok'}", "--skip_bad_lines",
         "--max_bad_fraction=0.05",

@@ -8,7 +8,7 @@ import tensorflow as tf
 import agp_tf
 from agp_tf import importance, schedules
 from agp_tf.step_taylor import StepTaylorProbe, gate_terms
-from tests.helpers import dataset, mlp, xor_data
+from tests.helpers import dataset, mirrored_strategy, mlp, xor_data
 
 
 def test_gate_term_is_the_weight_gradient_term():
@@ -82,15 +82,14 @@ def test_callback_scores_from_training_steps_and_keeps_other_steps_unchanged():
 
 
 def test_mirrored_replicas_sum_terms_before_squaring():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    if len(devices) < 2:
+    strategy = mirrored_strategy()
+    if strategy is None:
         pytest.skip("needs two logical CPU devices (set up in conftest.py)")
     x, y = xor_data(256)
     batches = list(dataset(x, y, 32).take(4).as_numpy_iterator())
     single = mlp((3, 16, 8, 1))
     single.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
     expected = _extra_pass_scores(single, batches)
-    strategy = tf.distribute.MirroredStrategy(devices)
     with strategy.scope():
         model = mlp((3, 16, 8, 1))  # same seed: same weights
         model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")

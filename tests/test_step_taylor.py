@@ -100,3 +100,30 @@ def test_mirrored_replicas_sum_terms_before_squaring():
     for probe, want in zip(probes, expected):
         # Squares of per-replica halves would differ from the global term's.
         np.testing.assert_allclose(probe.scores(), want, rtol=1e-4)
+
+
+def test_a_scoring_window_survives_a_checkpoint_in_its_middle():
+    x, y = xor_data(384)
+    schedule = schedules.pruning_only(0.5, start=0.5)  # prune at step 6, scored on 3-5
+
+    def fresh():
+        model = mlp((3, 16, 8, 1))
+        model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy")
+        return model
+
+    def callback():
+        return agp_tf.GrowPruneCallback(schedule, None, total_steps=12, importance_batches=3)
+
+    whole = callback()
+    fresh().fit(dataset(x, y).take(12), callbacks=[whole], verbose=0)
+    model, first = fresh(), callback()
+    model.fit(dataset(x, y).take(4), callbacks=[first], verbose=0)
+    state = first.get_state()
+    assert state["probe"]["d0"]["steps"] == 1  # step 3 scored, 4 and 5 to come
+    second = callback()
+    second.set_state(state)
+    model.fit(dataset(x, y).skip(4).take(8), callbacks=[second], verbose=0)
+    assert [e.step for e in second.flips] == [e.step for e in whole.flips] == [6]
+    for name in ("d0", "d1"):
+        np.testing.assert_allclose(second.flips[0].scores[name], whole.flips[0].scores[name],
+                                   rtol=1e-6)

@@ -126,7 +126,7 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     reference_dir, _ = finished_run
     run_dir = str(tmp_path / "killed")
     process = subprocess.Popen(
-        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SMALL],
+        [sys.executable, SCRIPT, f"--run_dir={run_dir}", *SMALL, "--keep_checkpoints=2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     state_path = os.path.join(run_dir, "state.json")
@@ -149,9 +149,12 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     assert step == done * 8
     assert any(not m.all() for m in masks.values()) or done >= 4
 
-    _train(run_dir)
+    _train(run_dir, "--keep_checkpoints=2")
     resumed = _summary(run_dir)
     reference = _summary(reference_dir)
+    assert sorted(f for f in os.listdir(run_dir) if f.startswith("checkpoint")) == [
+        "checkpoint-7.keras", "checkpoint-8.keras"
+    ]
     assert resumed["resumed_after_windows"] == done
     for name in ("accuracy", "auc", "bce", "ne"):
         assert resumed["test"][name] == pytest.approx(reference["test"][name], rel=1e-5, abs=1e-6)

@@ -111,3 +111,13 @@ def test_progress_line_names_window_phase_and_step(tmp_path, capsys):
         ["window 3/3", "day 0 rows 512-768", "dense (regrown)", "step 12/12"],
     ]
     assert all(" loss " in line and "rows/s" in line for line in lines)
+
+
+def test_look_ahead_at_a_larger_batch_gives_the_same_metrics(tmp_path):
+    runs = {}
+    for eval_batch in (None, 256):
+        run, build = _setup(str(tmp_path / str(eval_batch)), {"a": 1}, eval_batch_size=eval_batch)
+        runs[eval_batch] = run.train(run.restore_or(build))
+    for small, large in zip(runs[None], runs[256]):
+        for name in ("bce", "ne", "accuracy", "auc"):
+            assert large.lookahead[name] == pytest.approx(small.lookahead[name], rel=1e-5)

@@ -190,6 +190,7 @@ def train_flags():
     (["--compact_export"], "ends dense"),
     (["--synthetic_test_day=1"], "--synthetic_test_day"),
     (["--keep_checkpoints=0"], "--keep_checkpoints must be >= 1"),
+    (["--eval_batch_size=0"], "--eval_batch_size must be >= 1"),
     (["--verbose=3"], "--verbose must be 0, 1 or 2"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
@@ -271,7 +272,7 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
     assert f"train.py: error: --data=text: {text}:" in strict.stderr
     assert "--pad_short_lines" in strict.stderr
     result = _train_source(run_dir, "text", str(text), "--verbose=2", "--pad_short_lines",
-                           "--skip_bad_lines", "--max_bad_fraction=0.01")
+                           "--skip_bad_lines", "--max_bad_fraction=0.01", "--eval_batch_size=1000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (f"Read 3,584 rows from 1 file(s); skipped 1 bad lines, first: {text}:701: "
             "field label") in result.stdout

@@ -252,6 +252,20 @@ def make_source():
     )
 
 
+def load_source():
+    """`make_source()`, with bad data as a SettingsError; says what text was read."""
+    try:
+        source = make_source()
+    except (ValueError, OSError) as error:  # bad data, named by file and line
+        raise SettingsError(f"--data={FLAGS.data}: {error}") from None
+    if FLAGS.data == "text":
+        stats = source.index
+        print(f"Read {stats.rows:,} rows from {len(stats.rows_per_file)} file(s)"
+              + (f"; skipped {stats.bad_lines:,} bad lines, first: {stats.bad_line_examples[0]}"
+                 if stats.bad_lines else ""), flush=True)
+    return source
+
+
 def make_strategy():
     import tensorflow as tf
 
@@ -360,15 +374,7 @@ def run():
     if FLAGS.restart and os.path.isdir(FLAGS.run_dir):
         shutil.rmtree(FLAGS.run_dir)
     keras.utils.set_random_seed(FLAGS.seed)
-    try:
-        source = make_source()
-    except (ValueError, OSError) as error:  # bad data, named by file and line
-        raise SettingsError(f"--data={FLAGS.data}: {error}") from None
-    if FLAGS.data == "text":
-        stats = source.index
-        print(f"Read {stats.rows:,} rows from {len(stats.rows_per_file)} file(s)"
-              + (f"; skipped {stats.bad_lines:,} bad lines, first: {stats.bad_line_examples[0]}"
-                 if stats.bad_lines else ""), flush=True)
+    source = load_source()
     strategy = make_strategy()
     log_dir = os.path.join(FLAGS.run_dir, "tensorboard")
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.run_dir, "export")

@@ -259,7 +259,7 @@ def _train_source(run_dir, data, path, *flags):
     )
 
 
-def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
+def test_text_source_trains_end_to_end(criteo_like_text, tmp_path, train_flags):
     # As some copies are: trailing empty fields stripped, and one bad line.
     with open(criteo_like_text) as handle:
         lines = [line.rstrip("\t") for line in handle.read().splitlines()]
@@ -267,10 +267,10 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
     text = tmp_path / "stripped.txt"
     text.write_text("\n".join(lines) + "\n")
     run_dir = str(tmp_path / "text")
-    strict = _train_source(run_dir, "text", str(text))
-    assert strict.returncode == 2
-    assert f"train.py: error: --data=text: {text}:" in strict.stderr
-    assert "--pad_short_lines" in strict.stderr
+    train = train_flags("--data=text", f"--data_path={text}")
+    with pytest.raises(train.SettingsError, match=f"--data=text: {re.escape(str(text))}:\\d+: "
+                       ".*pass pad_short_lines=True \\(--pad_short_lines\\)"):
+        train.load_source()  # before any training
     result = _train_source(run_dir, "text", str(text), "--verbose=2", "--pad_short_lines",
                            "--skip_bad_lines", "--max_bad_fraction=0.01", "--eval_batch_size=1000")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -297,7 +297,8 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
     assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"])
 
 
-def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tmp_path):
+def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tmp_path,
+                                                            train_flags):
     shards_dir = str(tmp_path / "shards")
     preprocess = subprocess.run(
         [sys.executable, os.path.join(REPO, "scripts", "preprocess.py"),
@@ -318,9 +319,10 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     test_shard = shards.load_metadata(shards_dir)["splits"]["test"]["shards"][0]["file"]
     with open(os.path.join(shards_dir, test_shard), "r+b") as handle:
         handle.truncate(100)
-    broken = _train_source(str(tmp_path / "broken"), "shards", shards_dir)
-    assert broken.returncode == 2
-    assert "cannot read the test split" in broken.stderr and test_shard in broken.stderr
+    train = train_flags("--data=shards", f"--data_path={shards_dir}",
+                        f"--run_dir={tmp_path / 'broken'}")
+    with pytest.raises(train.SettingsError, match=f"cannot read the test split.*{test_shard}"):
+        train.check_outputs_and_test_data(train.load_source(), str(tmp_path / "broken" / "e"))
     assert not os.path.exists(tmp_path / "broken" / "state.json")
 
 

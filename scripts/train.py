@@ -82,6 +82,10 @@ flags.DEFINE_integer("eval_batch_size", 4096,
                      "Rows per batch of the look-ahead and test evaluations (larger is faster; "
                      "the metrics are the same up to float rounding).")
 flags.DEFINE_bool("jit_compile", True, "Compile train steps with XLA.")
+flags.DEFINE_string("xla_cache_dir", None,
+                    "TensorFlow's persistent XLA compilation cache: a later run (a resumed or "
+                    "recurring one, or the same job again) loads the compiled steps from here "
+                    "instead of compiling them. Default: none.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: all cores).")
@@ -356,6 +360,12 @@ def check_outputs_and_test_data(source, export_dir):
 
 def run():
     started = time.perf_counter()
+    if FLAGS.xla_cache_dir:
+        # Read by TensorFlow when it loads, so set before the import.
+        os.environ["TF_XLA_FLAGS"] = (
+            os.environ.get("TF_XLA_FLAGS", "")
+            + f" --tf_xla_persistent_cache_directory={os.path.abspath(FLAGS.xla_cache_dir)}"
+        ).strip()
     # First: everything below imports TensorFlow.
     import_tensorflow(xla=FLAGS.jit_compile, intra_op_threads=FLAGS.threads, inter_op_threads=1)
     if not FLAGS["verbosity"].present:

@@ -107,11 +107,15 @@ def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path
     saved = keras.models.load_model(os.path.join(run_dir, "final.keras"))
     steps_before = int(keras.ops.convert_to_numpy(saved.optimizer.iterations))
     recurring = str(tmp_path / "recurring")
+    cache = tmp_path / "xla_cache"
     _train(recurring, f"--resume_from={os.path.join(run_dir, 'final.keras')}",
-           "--schedule=dense", "--synthetic_train_days=3", "--synthetic_test_day=4")
+           "--schedule=dense", "--synthetic_train_days=3", "--synthetic_test_day=4",
+           f"--xla_cache_dir={cache}")
     model = keras.models.load_model(os.path.join(recurring, "final.keras"))
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == steps_before + 4 * 8
     assert len(_summary(recurring)["windows"]) == 4
+    # The compiled steps went into the persistent cache for the next run.
+    assert any(name.startswith("xla_compile_cache") for name in os.listdir(cache))
 
 
 def _masks_and_step(path):

@@ -56,6 +56,7 @@ class WindowResult:
     train_seconds: float
     eval_seconds: float
     train: dict = dataclasses.field(default_factory=dict)  # the epoch's training logs
+    checkpoint_seconds: float = 0.0  # writing and checking the window's checkpoint
 
     def history_row(self):
         """The window's row of `history.csv`."""
@@ -64,6 +65,7 @@ class WindowResult:
             **{f"lookahead_{k}": v for k, v in self.lookahead.items()},
             **{f"train_{k}": v for k, v in self.train.items()},
             "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
+            "checkpoint_seconds": self.checkpoint_seconds,
         }
 
 
@@ -306,10 +308,12 @@ class WindowedRun:
                     train={k: float(v[-1]) for k, v in history.history.items()},
                 )
             )
-            self._checkpoint(model, index + 1)
+            self.results[-1].checkpoint_seconds = self._checkpoint(model, index + 1)
         return self.results
 
     def _checkpoint(self, model, windows_done):
+        """Writes the checkpoint, state and history row; returns the seconds spent."""
+        started = time.perf_counter()
         path = _checkpoint_path(self.run_dir, windows_done)
         model.save(path + ".tmp.keras")
         _check_archive(path + ".tmp.keras")
@@ -335,6 +339,7 @@ class WindowedRun:
                 break
             os.remove(stale)
         self.windows_done = windows_done
+        return time.perf_counter() - started
 
 
 def _check_archive(path):

@@ -314,6 +314,9 @@ def format_summary(summary):
     if summary.get("baseline_run"):
         rows.append(("look-ahead NE vs baseline", f"{summary['lookahead_ne_vs_baseline']:+.3%}"))
         rows.append(("test NE vs baseline", f"{summary['test_ne_vs_baseline']:+.3%}"))
+        rows.append(("training wall-clock vs baseline",
+                     f"{summary['train_seconds_vs_baseline']:+.1%}"))
+        rows.append(("total wall-clock vs baseline", f"{summary['total_seconds_vs_baseline']:+.1%}"))
     rows += [
         ("training FLOPs, actual", f"{summary['train_flops']:.4g}"),
         ("training FLOPs, dense", f"{summary['dense_train_flops']:.4g}"),
@@ -322,6 +325,8 @@ def format_summary(summary):
         ("phase flips", str(summary["flips"])),
         ("training wall-clock", f"{summary['train_seconds']:.1f} s"),
         ("look-ahead eval wall-clock", f"{summary['lookahead_seconds']:.1f} s"),
+        ("checkpoint wall-clock", f"{summary['checkpoint_seconds']:.1f} s"),
+        ("other wall-clock (start-up, data, test, export)", f"{summary['other_seconds']:.1f} s"),
         ("total wall-clock", f"{summary['total_seconds']:.1f} s"),
         ("TensorBoard logs", summary["tensorboard"]),
         ("SavedModel export", summary["export_dir"]),
@@ -477,6 +482,7 @@ def run():
         "flips": len(callback.flips),
         "train_seconds": sum(r.train_seconds for r in results),
         "lookahead_seconds": sum(r.eval_seconds for r in results),
+        "checkpoint_seconds": sum(r.checkpoint_seconds for r in results),
         "total_seconds": time.perf_counter() - started,
         "resumed_after_windows": resumed_at,
         "tensorboard": log_dir,
@@ -484,6 +490,11 @@ def run():
         "final_model": final_model_path,
         "baseline_run": FLAGS.baseline_run,
     }
+    # This process's time outside its windows (a resumed run's earlier
+    # windows ran in another process).
+    summary["other_seconds"] = summary["total_seconds"] - sum(
+        r.train_seconds + r.eval_seconds + r.checkpoint_seconds for r in results[resumed_at:]
+    )
     if FLAGS.baseline_run:
         with open(os.path.join(FLAGS.baseline_run, "summary.json")) as handle:
             baseline = json.load(handle)
@@ -493,6 +504,10 @@ def run():
         summary["test_ne_vs_baseline"] = recurring.relative_change(
             test["ne"], baseline["test"]["ne"]
         )
+        for name in ("train_seconds", "total_seconds"):
+            summary[f"{name}_vs_baseline"] = recurring.relative_change(
+                summary[name], baseline.get(name)
+            )
     with open(summary_path, "w") as handle:
         json.dump(summary, handle, indent=1)
     print()

@@ -110,10 +110,18 @@ def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path
     cache = tmp_path / "xla_cache"
     _train(recurring, f"--resume_from={os.path.join(run_dir, 'final.keras')}",
            "--schedule=dense", "--synthetic_train_days=3", "--synthetic_test_day=4",
-           f"--xla_cache_dir={cache}")
+           f"--xla_cache_dir={cache}", f"--baseline_run={run_dir}")
     model = keras.models.load_model(os.path.join(recurring, "final.keras"))
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == steps_before + 4 * 8
     assert len(_summary(recurring)["windows"]) == 4
+    summary, baseline = _summary(recurring), _summary(run_dir)
+    assert summary["total_seconds_vs_baseline"] == pytest.approx(
+        summary["total_seconds"] / baseline["total_seconds"] - 1
+    )
+    assert summary["test_ne_vs_baseline"] == pytest.approx(
+        summary["test"]["ne"] / baseline["test"]["ne"] - 1
+    )
+    assert summary["checkpoint_seconds"] > 0 and summary["other_seconds"] > 0
     # The compiled steps went into the persistent cache for the next run.
     assert any(name.startswith("xla_compile_cache") for name in os.listdir(cache))
 

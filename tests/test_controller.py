@@ -273,3 +273,12 @@ def test_a_custom_layer_following_the_protocol_is_pruned_and_regrown():
     layer = model.get_layer("scaled")
     assert layer.mask_numpy().all()
     assert callback.counter.relative_change < 0
+
+
+def test_a_custom_layer_cannot_score_from_training_steps_and_says_so():
+    inputs = keras.Input((3,))
+    hidden = ScaledDense(8, name="scaled")(inputs)
+    model = keras.Model(inputs, agp_tf.MaskedDense(1, prunable=False, name="out")(hidden))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    with pytest.raises(ValueError, match=r"\['scaled'\] cannot score neurons from the training"):
+        GrowPruneController(model, schedules.alternate(0.5), total_steps=10)

@@ -127,3 +127,18 @@ def test_a_scoring_window_survives_a_checkpoint_in_its_middle():
     for name in ("d0", "d1"):
         np.testing.assert_allclose(second.flips[0].scores[name], whole.flips[0].scores[name],
                                    rtol=1e-6)
+
+
+def test_a_prune_inside_a_compact_sparse_phase_scores_the_kept_neurons():
+    model = mlp((3, 16, 8, 1))
+    model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy", jit_compile=True)
+    x, y = xor_data(320)
+    rising = schedules.PhaseSchedule([(0.0, 0.0), (0.3, 0.25), (0.6, 0.5)])
+    callback = agp_tf.GrowPruneCallback(rising, None, importance_batches=3, compact=True)
+    model.fit(dataset(x, y, 32), epochs=3, callbacks=[callback], verbose=0)
+    # 30 steps: prunes at 9 and 18; the second is scored on compact steps 15-17.
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [(9, 0.25), (18, 0.5)]
+    first, second = (e.scores["d0"] for e in callback.flips)
+    kept_before = first > np.sort(first)[3]  # the 12 of 16 kept at the first prune
+    assert np.all(second[~kept_before] == 0.0) and np.all(second[kept_before] > 0.0)
+    assert model.get_layer("d0").active_units == 8

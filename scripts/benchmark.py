@@ -129,6 +129,11 @@ flags.DEFINE_integer("e2e_batch_size", 2048, "Batch size of the end-to-end runs.
 flags.DEFINE_bool("e2e_jit_compile", True, "jit_compile of the end-to-end runs.")
 flags.DEFINE_float("phase_fraction", 0.2, "Phase length of the alternate schedule.")
 flags.DEFINE_integer("importance_batches", 16, "Mini-batches of Taylor scoring per prune.")
+flags.DEFINE_enum(
+    "taylor_source", "training", ["training", "data"],
+    "Taylor scores of the end-to-end runs: from the training steps before each prune, or "
+    "from extra passes over held-out importance batches.",
+)
 flags.DEFINE_integer(
     "e2e_pool_rows", 262_144,
     "Synthetic rows (day 0) cycled as the end-to-end training data; the same batches in "
@@ -668,7 +673,8 @@ class _EndToEndRun:
         )
         self.callback = GrowPruneCallback(
             self.schedule,
-            importance_data=importance_ds,
+            importance_data=importance_ds if FLAGS.taylor_source == "data" else None,
+            taylor_source=FLAGS.taylor_source,
             total_steps=steps,
             importance_batches=FLAGS.importance_batches,
             criterion="taylor",
@@ -857,6 +863,7 @@ def _end_to_end(tf, np, keras, vocab_sizes, stream, progress):
             [1 - (a["wall_s"] - o["total_s"]) / d["wall_s"] for (d, a), o in zip(pairs, overheads)]
         ),
         "chunk_steps": chunk,
+        "taylor_source": FLAGS.taylor_source,
         "flip_overhead": overhead,
         "predicted_flops_saving": 1 - predicted,
         "measured_flops_saving": -_median(

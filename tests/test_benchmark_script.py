@@ -28,13 +28,13 @@ def _run(tmp_path, *flags, env=None):
         return json.load(handle), result.stdout
 
 
+E2E = ["--e2e_samples=1600", "--e2e_batch_size=32", "--e2e_jit_compile=false",
+       "--e2e_pool_rows=512", "--test_rows=256", "--importance_batches=2", "--e2e_repeats=1"]
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    return _run(
-        tmp_path_factory.mktemp("bench"),
-        "--repeats=2", "--e2e_samples=1600", "--e2e_batch_size=32", "--e2e_jit_compile=false",
-        "--e2e_pool_rows=512", "--test_rows=256", "--importance_batches=2", "--e2e_repeats=1",
-    )
+    return _run(tmp_path_factory.mktemp("bench"), "--repeats=2", *E2E)
 
 
 def test_step_times_are_positive_for_every_configuration(report):
@@ -75,6 +75,7 @@ def test_end_to_end_fields(report):
     assert [flip["step"] for flip in run["flips"]] == [10, 20, 30, 40]
     assert run["phase_ms_per_step"]["sparse"] and run["phase_ms_per_step"]["dense"]
     assert e2e["runs"]["dense"][0]["flips"] == []
+    assert e2e["taylor_source"] == "training"  # the default
 
 
 def test_report_states_load_and_prints_the_table(report):
@@ -108,3 +109,12 @@ def test_peer_row_is_skipped_with_a_note_without_the_peers_extra(tmp_path):
     assert data["environment"]["peers"] is None
     assert "end_to_end" not in data
     assert "skipped" in stdout
+
+
+def test_end_to_end_with_extra_pass_scores(tmp_path):
+    data, _ = _run(tmp_path, "--variants=dense", "--repeats=1", *E2E, "--taylor_source=data")
+    e2e = data["end_to_end"]
+    assert e2e["taylor_source"] == "data"
+    (run,) = e2e["runs"]["alternate"]
+    assert [flip["step"] for flip in run["flips"]] == [10, 20, 30, 40]
+    assert e2e["predicted_flops_saving"] == pytest.approx(e2e["measured_flops_saving"])

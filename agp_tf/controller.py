@@ -242,6 +242,7 @@ class GrowPruneController:
                 )
         self._probes = {}  # layer name -> StepTaylorProbe, made at the first window
         self._probing = False
+        self.last_scored_steps = None  # training steps behind the last prune's scores
         # True when probes were installed or removed since the caller last
         # re-traced its training step.
         self.train_step_changed = False

@@ -308,16 +308,18 @@ class WindowedRun:
                     train={k: float(v[-1]) for k, v in history.history.items()},
                 )
             )
-            self.results[-1].checkpoint_seconds = self._checkpoint(model, index + 1)
+            self._checkpoint(model, index + 1)
         return self.results
 
     def _checkpoint(self, model, windows_done):
-        """Writes the checkpoint, state and history row; returns the seconds spent."""
+        """Writes and checks the checkpoint, then the state and the history row."""
         started = time.perf_counter()
         path = _checkpoint_path(self.run_dir, windows_done)
         model.save(path + ".tmp.keras")
         _check_archive(path + ".tmp.keras")
         os.replace(path + ".tmp.keras", path)
+        # Recorded before the state and history are written, which keep it.
+        self.results[-1].checkpoint_seconds = time.perf_counter() - started
         current = {
             "windows_done": windows_done,
             "results": [dataclasses.asdict(r) for r in self.results],
@@ -339,7 +341,6 @@ class WindowedRun:
                 break
             os.remove(stale)
         self.windows_done = windows_done
-        return time.perf_counter() - started
 
 
 def _check_archive(path):

@@ -37,6 +37,10 @@ def test_windows_are_evaluated_then_trained_and_checkpointed(tmp_path):
     assert recurring.mean_lookahead(results, "bce") == pytest.approx(
         sum(r.lookahead["bce"] for r in results) / 3
     )
+    # The checkpoint time is what the state (and so a resumed run) keeps.
+    saved = recurring.load_state(run_dir)["results"]
+    assert all(r["checkpoint_seconds"] > 0 for r in saved)
+    assert [r["checkpoint_seconds"] for r in saved] == [r.checkpoint_seconds for r in results]
     # Only the last checkpoint by default.
     assert sorted(f for f in os.listdir(run_dir) if ".keras" in f) == ["checkpoint-3.keras"]
     assert recurring.load_state(run_dir)["windows_done"] == 3

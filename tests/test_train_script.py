@@ -338,6 +338,7 @@ def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tm
     assert not os.path.exists(tmp_path / "broken" / "state.json")
 
 
+@pytest.mark.slow  # about 22 s: preprocessing and a full train.py run on the real head
 @needs_kaggle_head
 def test_kaggle_recipe_at_small_scale(tmp_path):
     """BUILD.md's Criteo Kaggle recipe on the real 1000-line head."""

@@ -19,6 +19,7 @@ setuptools.setup(
     python_requires=">=3.10",
     # data/'s subpackages (criteo, shards, synthetic) install as agp_tf.data.<name>.
     packages=["agp_tf", "agp_tf.models", "agp_tf.data"]
+    + [f"agp_tf.{name}" for name in setuptools.find_packages("agp_tf")]
     + [f"agp_tf.data.{name}" for name in setuptools.find_packages("data")],
     package_dir={
         "agp_tf": "agp_tf",

@@ -45,7 +45,8 @@ class GrowPruneCallback(keras.callbacks.Callback):
     `sparsity` and `phase` per batch.
 
     With `log_dir`, the same scalars go to TensorBoard under `agp/`, plus a
-    histogram of the importance scores of every layer at each prune.
+    histogram of the importance scores of every layer at each prune; on the
+    chief only when several workers train (`agp_tf.distribute.multi_worker`).
 
     Args:
         schedule: `agp_tf.schedules.PhaseSchedule`.
@@ -201,13 +202,26 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self._rebuild_functions(reuse=False)
         elif self.controller.train_step_changed:
             self._rebuild_functions()
-        if self.log_dir and self._writer is None:
+        if self.log_dir and self._writer is None and self._is_chief():
             self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def _is_chief(self):
+        """Whether this process writes `log_dir` (every worker of a cluster runs this callback)."""
+        from agp_tf.distribute import multi_worker  # only with log_dir: keeps `import agp_tf` small
+
+        return multi_worker.is_chief(getattr(self.model, "distribute_strategy", None))
 
     @property
     def step(self):
         """Steps trained so far (from `start_step`), as this callback counted them."""
         return self._step if self._step is not None else int(self.start_step)
+
+    @property
+    def next_check_step(self):
+        """The next step at which `on_train_batch_begin` may flip or open a
+        scoring window (a loop running steps asynchronously finishes every
+        earlier step first: `ParameterServerTrainer.fit_epoch`)."""
+        return getattr(self, "_next_check", self.step)
 
     # ---- per step -----------------------------------------------------------
 

@@ -542,11 +542,42 @@ class GrowPruneController:
             if y is None:
                 raise ValueError("`importance_data` must yield labelled (x, y) batches.")
             batch_terms.append([np.asarray(t) for t in terms_fn(x, y, sample_weight)])
+        batch_terms = self._mean_over_workers(batch_terms)
         # Square per batch, then add over batches.
         return {
             layer.name: importance.taylor_scores([terms[index] for terms in batch_terms])
             for index, layer in enumerate(self.layers)
         }
+
+    def _mean_over_workers(self, batch_terms):
+        """Each batch's terms averaged over the workers of a multi-worker strategy.
+
+        Under `MultiWorkerMirroredStrategy` on several workers every worker
+        scores the batches its own `importance_data` yields; the terms are
+        all-reduced (one collective for all batches and layers) before
+        squaring, so every worker squares the same numbers and keeps the
+        same neurons. The mean, not the sum: workers scoring the same
+        batches get exactly that batch's terms (what one process gets), and
+        workers scoring equal shards of a global batch get the global
+        batch's terms (the loss is a mean over the batch and the term is
+        linear in it). Any other strategy: returned as they are.
+        """
+        strategy = getattr(self.model, "distribute_strategy", None)
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+            strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+        )
+        if not multi_worker:
+            return batch_terms
+        sizes = [len(terms) for terms in batch_terms[0]]
+        local = np.stack([np.concatenate(terms) for terms in batch_terms])  # (N, sum of units)
+        # The same value on every local replica: the mean over replicas is
+        # the mean over workers.
+        values = strategy.experimental_distribute_values_from_function(
+            lambda _: tf.constant(local)
+        )
+        mean = strategy.reduce(tf.distribute.ReduceOp.MEAN, values, axis=None)
+        splits = np.cumsum(sizes)[:-1]
+        return [np.split(row, splits) for row in keras.ops.convert_to_numpy(mean)]
 
     def _batch_terms(self, x, y, sample_weight):
         return importance.taylor_terms(

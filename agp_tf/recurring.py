@@ -175,6 +175,26 @@ def mean_lookahead(results, name):
     return sum(r.lookahead[name] * r.rows for r in results) / rows if rows else float("nan")
 
 
+class KerasEngine:
+    """How `WindowedRun` trains and evaluates: `model.fit` and `model.evaluate`.
+
+    The default; `agp_tf.distribute.ParameterServerEngine` is the other one
+    (Keras' `fit` has no parameter-server path).
+    """
+
+    def evaluate(self, model, data):
+        """Dict metric name -> float over `data` (the compiled loss and metrics)."""
+        return evaluate(model, data)
+
+    def fit_window(self, model, data, epoch, callbacks, steps=None):
+        """Trains one pass over `data` as epoch `epoch`; returns its logs as floats."""
+        history = model.fit(
+            data, initial_epoch=epoch, epochs=epoch + 1, callbacks=callbacks, verbose=0,
+            shuffle=False,  # windows come in order (the tf.data source decides)
+        )
+        return {k: float(v[-1]) for k, v in history.history.items()}
+
+
 class WindowedRun:
     """Trains window by window with look-ahead evaluation and checkpoints.
 
@@ -196,6 +216,11 @@ class WindowedRun:
             training batches joined by `rebatch`); default: the training
             batch size. Larger batches evaluate faster; the metrics are
             streaming sums, equal up to float rounding.
+        engine: What trains and evaluates (`KerasEngine()`, the default, or
+            `agp_tf.distribute.ParameterServerEngine`).
+        writer: Whether this process writes checkpoints, state and history
+            (False on the non-chief workers of a cluster: they read the
+            chief's files to resume and write none).
 
     Example:
 
@@ -207,12 +232,15 @@ class WindowedRun:
     """
 
     def __init__(self, source, run_dir, batch_size, settings, callback, extra_callbacks=(),
-                 verbose=1, keep_checkpoints=1, history_path=None, eval_batch_size=None):
+                 verbose=1, keep_checkpoints=1, history_path=None, eval_batch_size=None,
+                 engine=None, writer=True):
         if not isinstance(keep_checkpoints, int) or keep_checkpoints < 1:
             raise ValueError(
                 f"`keep_checkpoints` must be an integer >= 1. Received: {keep_checkpoints!r}"
             )
         self.keep_checkpoints = keep_checkpoints
+        self.engine = engine or KerasEngine()
+        self.writer = bool(writer)
         self.history_path = history_path
         self.eval_batch_size = eval_batch_size
         self.source = source
@@ -226,7 +254,8 @@ class WindowedRun:
         self.windows_done = 0
         self._last_saved = None  # the state of the newest checkpoint, once one is written
         self.total_steps = sum(math.ceil(rows / batch_size) for rows in source.window_rows)
-        os.makedirs(run_dir, exist_ok=True)
+        if self.writer:
+            os.makedirs(run_dir, exist_ok=True)
 
     def restore_or(self, build_model):
         """The model saved after the last finished window, or `build_model()`.
@@ -278,9 +307,8 @@ class WindowedRun:
         for index in range(self.windows_done, count):
             data = self.source.window(index, self.batch_size)
             started = time.perf_counter()
-            lookahead = model.evaluate(
-                rebatch(data, self.eval_batch_size, self.source.window_rows[index]),
-                return_dict=True, verbose=0,
+            lookahead = self.engine.evaluate(
+                model, rebatch(data, self.eval_batch_size, self.source.window_rows[index])
             )
             evaluated = time.perf_counter()
             if self.callback.taylor_source == "data":
@@ -290,10 +318,9 @@ class WindowedRun:
                 f"window {index + 1}/{count}  {self.source.describe(index)}",
                 self.callback, self.total_steps, self.batch_size, self.verbose,
             )
-            history = model.fit(
-                data, initial_epoch=index, epochs=index + 1,
-                callbacks=[self.callback, *self.extra_callbacks, progress], verbose=0,
-                shuffle=False,  # windows come in order (the tf.data source decides)
+            train_logs = self.engine.fit_window(
+                model, data, index, [self.callback, *self.extra_callbacks, progress],
+                steps=math.ceil(self.source.window_rows[index] / self.batch_size),
             )
             trained = time.perf_counter()
             self.results.append(
@@ -302,10 +329,10 @@ class WindowedRun:
                     description=self.source.describe(index),
                     rows=self.source.window_rows[index],
                     lookahead={k: float(v) for k, v in lookahead.items()},
-                    train_loss=float(history.history["loss"][-1]),
+                    train_loss=float(train_logs["loss"]),
                     train_seconds=trained - evaluated,
                     eval_seconds=evaluated - started,
-                    train={k: float(v[-1]) for k, v in history.history.items()},
+                    train=train_logs,
                 )
             )
             self._checkpoint(model, index + 1)
@@ -313,6 +340,9 @@ class WindowedRun:
 
     def _checkpoint(self, model, windows_done):
         """Writes and checks the checkpoint, then the state and the history row."""
+        if not self.writer:
+            self.windows_done = windows_done
+            return
         started = time.perf_counter()
         path = _checkpoint_path(self.run_dir, windows_done)
         model.save(path + ".tmp.keras")
@@ -376,5 +406,5 @@ def relative_change(value, baseline):
     return value / baseline - 1.0
 
 
-__all__ = ["WindowProgress", "WindowedRun", "WindowResult", "append_history", "evaluate", "rebatch", "load_state", "mean_lookahead",
+__all__ = ["KerasEngine", "WindowProgress", "WindowedRun", "WindowResult", "append_history", "evaluate", "rebatch", "load_state", "mean_lookahead",
            "relative_change"]

@@ -180,6 +180,16 @@ class FusedEmbedding(keras.layers.Layer):
             uses the DLRM reference: table `j` uniform in
             `+-sqrt(1 / vocab_sizes[j])` (`TableWiseUniform`).
         seed: Optional int seed for the default initializer.
+        num_shards: Split the stacked table by rows into this many variables
+            (`embeddings_shard_<k>`), so that a `ParameterServerStrategy`
+            places them on different parameter servers (it places variables
+            round-robin; TensorFlow's `variable_partitioner` does not work
+            with Keras 3 layers). Shards hold contiguous rows, the first
+            `total % num_shards` one row more (`tf.nn.embedding_lookup`'s
+            "div" rule), and the values equal the unsharded table's for the
+            same seed. Looked up with `tf.nn.embedding_lookup`, which reads
+            only the ids' rows of each shard but does not compile with XLA:
+            use it without `jit_compile` (the parameter-server loop).
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Returns:
@@ -195,13 +205,22 @@ class FusedEmbedding(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, vocab_sizes, embedding_dim, embeddings_initializer=None, seed=None, **kwargs):
+    def __init__(
+        self, vocab_sizes, embedding_dim, embeddings_initializer=None, seed=None, num_shards=1,
+        **kwargs,
+    ):
         # A mixed-precision autocast would cast whole tables on every read.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.vocab_sizes = _check_vocab_sizes(vocab_sizes)
         self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
         self.seed = _check_seed(seed)
+        self.num_shards = _check_positive_int("num_shards", num_shards)
+        if self.num_shards > sum(self.vocab_sizes):
+            raise ValueError(
+                f"`num_shards` must be at most the {sum(self.vocab_sizes)} rows. "
+                f"Received: num_shards={num_shards}"
+            )
         if embeddings_initializer is None:
             self.embeddings_initializer = TableWiseUniform(self.vocab_sizes, seed=seed)
         else:
@@ -210,21 +229,50 @@ class FusedEmbedding(keras.layers.Layer):
         self.offsets = np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]).astype("int32")
         self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: len(self.vocab_sizes)})
 
+    @property
+    def shards(self):
+        """The table's variables: `[embeddings]`, or one per shard."""
+        return [self.embeddings] if self.num_shards == 1 else list(self.shard_variables)
+
+    def shard_rows(self):
+        """`(start, stop)` rows of the stacked table held by each shard."""
+        return shard_bounds(sum(self.vocab_sizes), self.num_shards)
+
     def build(self, input_shape):
-        # (total_rows, embedding_dim)
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(sum(self.vocab_sizes), self.embedding_dim),
-            initializer=self.embeddings_initializer,
-            # Rows are gathered from the variable itself, cast afterwards.
-            autocast=False,
-        )
+        shape = (sum(self.vocab_sizes), self.embedding_dim)  # (total_rows, embedding_dim)
+        if self.num_shards == 1:
+            self.embeddings = self.add_weight(
+                name="embeddings",
+                shape=shape,
+                initializer=self.embeddings_initializer,
+                # Rows are gathered from the variable itself, cast afterwards.
+                autocast=False,
+            )
+            return
+        # The unsharded table's values, cut into row ranges.
+        full = self.embeddings_initializer(shape, dtype=self.variable_dtype)
+        self.shard_variables = [
+            self.add_weight(
+                name=f"embeddings_shard_{index}",
+                shape=(stop - start, self.embedding_dim),
+                initializer=lambda shape, dtype=None, start=start, stop=stop: full[start:stop],
+                autocast=False,
+            )
+            for index, (start, stop) in enumerate(self.shard_rows())
+        ]
 
     def call(self, inputs):
         ids = _as_int_ids(inputs, self.vocab_sizes)  # (batch_size, num_tables)
         rows = ops.add(ids, ops.convert_to_tensor(self.offsets, dtype=ids.dtype))
         # (batch_size, num_tables, embedding_dim)
-        embedded = ops.cast(_gather_rows(self.embeddings, rows), self.compute_dtype)
+        if self.num_shards == 1:
+            embedded = _gather_rows(self.embeddings, rows)
+        else:
+            import tensorflow as tf
+
+            # "div" partitioning, the rule `shard_rows` follows.
+            embedded = tf.nn.embedding_lookup([shard.value for shard in self.shards], rows)
+        embedded = ops.cast(embedded, self.compute_dtype)
         return ops.unstack(embedded, num=len(self.vocab_sizes), axis=1)
 
     def compute_output_shape(self, input_shape):
@@ -233,8 +281,14 @@ class FusedEmbedding(keras.layers.Layer):
     def table(self, index):
         """The rows of table `index` as a numpy array `(vocab_sizes[index], embedding_dim)`."""
         start = int(self.offsets[index])
+        stop = start + self.vocab_sizes[index]
         # Slice before converting: the stack can be gigabytes.
-        return keras.ops.convert_to_numpy(self.embeddings[start : start + self.vocab_sizes[index]])
+        parts = [
+            keras.ops.convert_to_numpy(shard[max(start, first) - first : min(stop, last) - first])
+            for shard, (first, last) in zip(self.shards, self.shard_rows())
+            if first < stop and start < last
+        ]
+        return np.concatenate(parts, axis=0)
 
     def get_config(self):
         config = super().get_config()
@@ -248,9 +302,25 @@ class FusedEmbedding(keras.layers.Layer):
                     else None
                 ),
                 "seed": self.seed,
+                "num_shards": self.num_shards,
             }
         )
         return config
+
+
+def shard_bounds(rows, num_shards):
+    """`(start, stop)` of each of `num_shards` contiguous row ranges of `rows` rows.
+
+    The first `rows % num_shards` ranges hold one row more: the "div"
+    partitioning of `tf.nn.embedding_lookup`.
+    """
+    base, extra = divmod(int(rows), int(num_shards))
+    bounds, start = [], 0
+    for index in range(num_shards):
+        stop = start + base + (1 if index < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
 @keras.saving.register_keras_serializable(package="agp_tf")
@@ -440,6 +510,7 @@ def build_dlrm(
     seed=None,
     num_dense_features=NUM_DENSE,
     name="dlrm",
+    embedding_shards=1,
 ):
     """Builds the DLRM click-through model as a Keras functional model.
 
@@ -482,6 +553,8 @@ def build_dlrm(
             gets its own seed derived from it); `None` draws fresh values.
         num_dense_features: Width of the dense input.
         name: Name of the model.
+        embedding_shards: Split the fused table into this many row shards
+            (`FusedEmbedding(num_shards=)`), for parameter servers.
 
     Returns:
         A `keras.Model` (functional).
@@ -542,10 +615,22 @@ def build_dlrm(
         fan_in = units
     # x: (batch_size, embedding_dim)
 
-    embedding_cls = FusedEmbedding if embedding == "fused" else SeparateEmbeddings
-    embedded = embedding_cls(vocab_sizes, embedding_dim, seed=seeds[num_mlp], name="embedding")(
-        sparse
-    )  # num_tables x (batch_size, embedding_dim)
+    embedding_shards = _check_positive_int("embedding_shards", embedding_shards)
+    if embedding == "fused":
+        embedding_layer = FusedEmbedding(
+            vocab_sizes, embedding_dim, seed=seeds[num_mlp], num_shards=embedding_shards,
+            name="embedding",
+        )
+    elif embedding_shards > 1:
+        raise ValueError(
+            'Only embedding="fused" can be sharded. '
+            f"Received: embedding={embedding!r}, embedding_shards={embedding_shards}"
+        )
+    else:
+        embedding_layer = SeparateEmbeddings(
+            vocab_sizes, embedding_dim, seed=seeds[num_mlp], name="embedding"
+        )
+    embedded = embedding_layer(sparse)  # num_tables x (batch_size, embedding_dim)
 
     # DotInteraction stacks its inputs in order and keeps the strict lower
     # triangle row by row, exactly the reference `interact_features` order.

@@ -9,7 +9,8 @@ descriptor 2 at a temporary file while TensorFlow and Keras load and look up
 their devices, then restores it and repeats every captured line that is not
 known start-up noise, so a real error still shows.
 
-Set `AGP_TF_SHOW_STARTUP_LOGS=1` to see everything.
+Native INFO lines written later are hidden too (`TF_CPP_MIN_LOG_LEVEL`
+defaults to 1). Set `AGP_TF_SHOW_STARTUP_LOGS=1` to see everything.
 """
 
 import contextlib
@@ -46,6 +47,17 @@ def filter_startup_noise(text):
 
 
 @contextlib.contextmanager
+def quiet_native_stderr():
+    """Holds back TensorFlow's native start-up noise written inside the block
+    (e.g. while a cluster strategy starts its server); repeats the rest."""
+    if os.environ.get("AGP_TF_SHOW_STARTUP_LOGS") == "1":
+        yield
+        return
+    with _captured_native_stderr():
+        yield
+
+
+@contextlib.contextmanager
 def _captured_native_stderr():
     sys.stderr.flush()
     saved = os.dup(2)
@@ -75,6 +87,10 @@ def import_tensorflow(xla=False, intra_op_threads=0, inter_op_threads=0):
             default), set here because they must be set before the first op.
     """
     quiet = os.environ.get("AGP_TF_SHOW_STARTUP_LOGS") != "1"
+    if quiet:
+        # Native INFO lines after start-up (e.g. a cluster's at exit) are not
+        # for users either; warnings and errors still show.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with _captured_native_stderr() if quiet else contextlib.nullcontext():
         import keras  # noqa: F401  (its first import logs too)
         import tensorflow as tf

@@ -16,6 +16,8 @@ Examples:
     python scripts/train.py --resume_from=runs/default/final.keras \\
         --synthetic_train_days=7,8 --synthetic_test_day=9 --run_dir=runs/recurring
     python scripts/train.py --flagfile=my.flags
+    python scripts/launch_local_cluster.py --workers=2 -- \
+        python scripts/train.py --strategy=multi_worker --run_dir=runs/mw
 
 Run it again with the same flags after an interruption: it resumes after
 the last finished window.
@@ -30,7 +32,7 @@ import time
 from absl import app, flags
 from absl import logging as absl_logging
 
-from quiet_startup import import_tensorflow  # scripts/, beside this file
+from quiet_startup import import_tensorflow, quiet_native_stderr  # scripts/, beside this file
 
 FLAGS = flags.FLAGS
 
@@ -86,8 +88,14 @@ flags.DEFINE_string("xla_cache_dir", None,
                     "TensorFlow's persistent XLA compilation cache: a later run (a resumed or "
                     "recurring one, or the same job again) loads the compiled steps from here "
                     "instead of compiling them. Default: none.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+flags.DEFINE_enum("strategy", "default",
+                  ["default", "mirrored", "multi_worker", "parameter_server"],
+                  "tf.distribute strategy. mirrored: the local devices of this machine. "
+                  "multi_worker: synchronous, every worker runs this script with its TF_CONFIG. "
+                  "parameter_server: asynchronous; the chief task (the coordinator) trains, "
+                  "worker and ps tasks running this script serve until killed "
+                  "(needs --nojit_compile). See BUILD.md, and "
+                  "scripts/launch_local_cluster.py for a cluster on this machine.")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: all cores).")
 flags.DEFINE_integer("seed", 0, "Seed of the data stream, model initialization and choices.")
 # Outputs
@@ -211,11 +219,57 @@ def check_settings(schedule):
             f"--importance_batches x --batch_size ({FLAGS.importance_batches * FLAGS.batch_size}) "
             f"exceeds --window_rows ({window_rows()}): scoring reads batches of one window"
         )
+    check_strategy()
     train_days = _int_list("synthetic_train_days")
     _int_list("bottom_mlp")
     _int_list("top_mlp")
     if FLAGS.data == "synthetic" and FLAGS.synthetic_test_day in train_days:
         raise SettingsError("--synthetic_test_day must not be one of --synthetic_train_days")
+
+
+def cluster_task():
+    """`(cluster, Task)` from TF_CONFIG for --strategy=multi_worker|parameter_server."""
+    from agp_tf.distribute import cluster as cluster_lib
+
+    try:
+        cluster, task = cluster_lib.current_task()
+    except ValueError as error:
+        raise SettingsError(f"--strategy={FLAGS.strategy}: {error}") from None
+    if task is None:
+        raise SettingsError(
+            f"--strategy={FLAGS.strategy} needs TF_CONFIG (the cluster and this process's "
+            "task; see BUILD.md, or start a local cluster with scripts/launch_local_cluster.py)"
+        )
+    return cluster, task
+
+
+def cluster_inter_op_threads():
+    """Inter-op threads for a cluster process: workers + 1 (fewer can hang the servers).
+
+    Read from TF_CONFIG before TensorFlow loads (the threads are set then);
+    a bad TF_CONFIG is reported by `cluster_task` right after.
+    """
+    try:
+        return len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"]) + 1
+    except (KeyError, TypeError, ValueError):
+        return 0  # TensorFlow's default
+
+
+def check_strategy():
+    if FLAGS.strategy not in ("multi_worker", "parameter_server"):
+        return
+    cluster, task = cluster_task()
+    if FLAGS.strategy == "multi_worker":
+        if "ps" in cluster:
+            raise SettingsError("--strategy=multi_worker: TF_CONFIG has a ps job; use "
+                                "--strategy=parameter_server")
+        return
+    if "ps" not in cluster or "chief" not in cluster:
+        raise SettingsError("--strategy=parameter_server: TF_CONFIG needs a chief (the "
+                            f"coordinator) and a ps job; its cluster has {sorted(cluster)}")
+    if FLAGS.jit_compile:
+        raise SettingsError("--strategy=parameter_server runs without XLA (XLA cannot read "
+                            "variables on parameter servers): add --nojit_compile")
 
 
 def settings_dict():
@@ -276,7 +330,13 @@ def make_strategy():
     if FLAGS.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if FLAGS.strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        from agp_tf.distribute import multi_worker
+
+        return multi_worker.multi_worker_strategy()
+    if FLAGS.strategy == "parameter_server":
+        return tf.distribute.ParameterServerStrategy(
+            tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        )
     return tf.distribute.get_strategy()
 
 
@@ -350,11 +410,12 @@ def _check_writable(folder, flag):
         raise SettingsError(f"{flag}: cannot write into {folder} ({error.strerror})") from None
 
 
-def check_outputs_and_test_data(source, export_dir):
+def check_outputs_and_test_data(source, export_dir, writable=True):
     """What would otherwise fail only after training: outputs writable, test data readable."""
-    _check_writable(FLAGS.run_dir, "--run_dir")
-    # The export goes into a fresh folder at the end: its parent must take it.
-    _check_writable(os.path.dirname(os.path.abspath(export_dir)), "--export_dir")
+    if writable:
+        _check_writable(FLAGS.run_dir, "--run_dir")
+        # The export goes into a fresh folder at the end: its parent must take it.
+        _check_writable(os.path.dirname(os.path.abspath(export_dir)), "--export_dir")
     try:
         next(iter(source.test(FLAGS.eval_batch_size)))
     except StopIteration:
@@ -371,29 +432,49 @@ def run():
             os.environ.get("TF_XLA_FLAGS", "")
             + f" --tf_xla_persistent_cache_directory={os.path.abspath(FLAGS.xla_cache_dir)}"
         ).strip()
-    # First: everything below imports TensorFlow.
-    import_tensorflow(xla=FLAGS.jit_compile, intra_op_threads=FLAGS.threads, inter_op_threads=1)
+    distributed = FLAGS.strategy in ("multi_worker", "parameter_server")
+    # First: everything below imports TensorFlow. A cluster strategy must be
+    # made before any op runs, so no XLA warm-up then.
+    import_tensorflow(xla=FLAGS.jit_compile and not distributed, intra_op_threads=FLAGS.threads,
+                      inter_op_threads=cluster_inter_op_threads() if distributed else 1)
+    if distributed:
+        cluster, task = cluster_task()
     if not FLAGS["verbosity"].present:
         # absl's default shows every INFO record of TensorFlow's Python
         # loggers (and repeats the flip lines); this script prints its own.
         absl_logging.set_verbosity(absl_logging.WARNING)
     schedule = check_flags()
+    if FLAGS.strategy == "parameter_server" and task.type in ("worker", "ps"):
+        from agp_tf.distribute import server
+
+        print(f"{task}: serving the parameter-server cluster until stopped", flush=True)
+        server.serve(cluster, task)
+        return None
+    with quiet_native_stderr():  # a cluster strategy starts a server: more start-up noise
+        strategy = make_strategy()
 
     import keras
 
     from agp_tf import flops, recurring
     from agp_tf.callbacks import GrowPruneCallback
     from agp_tf.export import compact_model, export_saved_model
+    from agp_tf.metrics import ctr_metrics
     from agp_tf.models.dlrm import build_dlrm
 
-    if FLAGS.restart and os.path.isdir(FLAGS.run_dir):
+    # Only the chief writes (checkpoints, state, TensorBoard, export); the
+    # other workers of a multi-worker run read the chief's files to resume.
+    chief = True
+    if FLAGS.strategy == "multi_worker":
+        from agp_tf.distribute import multi_worker
+
+        chief = multi_worker.is_chief(strategy)
+    if FLAGS.restart and chief and os.path.isdir(FLAGS.run_dir):
         shutil.rmtree(FLAGS.run_dir)
     keras.utils.set_random_seed(FLAGS.seed)
     source = load_source()
-    strategy = make_strategy()
     log_dir = os.path.join(FLAGS.run_dir, "tensorboard")
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.run_dir, "export")
-    check_outputs_and_test_data(source, export_dir)
+    check_outputs_and_test_data(source, export_dir, writable=chief)
     final_model_path = os.path.join(FLAGS.run_dir, "final.keras")
 
     def build_model():
@@ -409,6 +490,7 @@ def run():
         )
         return compile_model(model)
 
+    tensorboard = [keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")] if chief else []
     callback = GrowPruneCallback(
         schedule,
         importance_data=None,
@@ -429,14 +511,23 @@ def run():
         FLAGS.batch_size,
         settings_dict(),
         callback,
-        extra_callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")],
+        extra_callbacks=tensorboard,
         verbose=FLAGS.verbose,
         keep_checkpoints=FLAGS.keep_checkpoints,
         history_path=os.path.join(FLAGS.run_dir, "history.csv"),
         eval_batch_size=FLAGS.eval_batch_size,
+        writer=chief,
     )
     with strategy.scope():
-        model = run.restore_or(build_model)
+        # A worker told to --restart must not read the state the chief is removing.
+        model = build_model() if FLAGS.restart and not chief else run.restore_or(build_model)
+    if FLAGS.strategy == "parameter_server":
+        from agp_tf.distribute import parameter_server
+
+        trainer = parameter_server.ParameterServerTrainer(
+            strategy, model, model.optimizer, model.loss
+        )
+        run.engine = parameter_server.ParameterServerEngine(trainer, ctr_metrics)
     if FLAGS.resume_from and run.windows_done == 0:
         callback.start_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     resumed_at = run.windows_done
@@ -455,11 +546,16 @@ def run():
     )
     results = run.train(model)
 
-    test = recurring.evaluate(model, source.test(FLAGS.eval_batch_size))
+    test = run.engine.evaluate(model, source.test(FLAGS.eval_batch_size))
+    if not chief:
+        print(f"{multi_worker.task_of(strategy)}: done; the chief writes the outputs", flush=True)
+        return None
     model.save(final_model_path)
     if os.path.isdir(export_dir):
         shutil.rmtree(export_dir)
-    exported = compact_model(model) if FLAGS.compact_export else model
+    # Exported from a copy on this machine, outside the cluster's variables.
+    local = keras.models.load_model(final_model_path) if distributed else model
+    exported = compact_model(local) if FLAGS.compact_export else local
     export_saved_model(exported, export_dir)
 
     counter = callback.counter

@@ -315,3 +315,48 @@ def test_out_of_range_ids_stay_in_their_own_table(layer_class, jit_compile):
     np.testing.assert_array_equal(outside[0][1], first[0][1])  # -7 -> row 0 of table 0
     np.testing.assert_array_equal(outside[1][0], first[1][0])  # -1 -> row 0 of table 1
     np.testing.assert_array_equal(outside[1][1], inside[1][1])  # 99 -> row 4 of table 1
+
+
+def test_shard_bounds_follow_embedding_lookup_div_rule():
+    assert dlrm.shard_bounds(16, 3) == [(0, 6), (6, 11), (11, 16)]
+    assert dlrm.shard_bounds(6, 3) == [(0, 2), (2, 4), (4, 6)]
+    # tf.nn.embedding_lookup over shards of those sizes reads row r of the stack.
+    table = np.arange(16 * 2, dtype="float32").reshape(16, 2)
+    shards = [tf.constant(table[a:b]) for a, b in dlrm.shard_bounds(16, 3)]
+    rows = np.arange(16)
+    np.testing.assert_array_equal(tf.nn.embedding_lookup(shards, rows).numpy(), table[rows])
+
+
+def test_sharded_fused_table_equals_the_unsharded_one(tmp_path):
+    whole = dlrm.build_dlrm(**TINY, seed=4)
+    sharded = dlrm.build_dlrm(**TINY, seed=4, embedding_shards=3)
+    layer = sharded.get_layer("embedding")
+    assert [w.path.rsplit("/", 1)[-1] for w in layer.weights] == [
+        "embeddings_shard_0", "embeddings_shard_1", "embeddings_shard_2"
+    ]
+    assert sum(w.shape[0] for w in layer.weights) == sum(TINY_VOCAB)
+    for j in range(len(TINY_VOCAB)):
+        np.testing.assert_array_equal(layer.table(j), whole.get_layer("embedding").table(j))
+    inputs = _tiny_inputs(batch=16)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(whole(inputs)), keras.ops.convert_to_numpy(sharded(inputs))
+    )
+    # Gradients are sparse per shard; a save/load keeps the shards.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(sharded(inputs))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    assert all(isinstance(g, tf.IndexedSlices) for g in grads)
+    path = str(tmp_path / "sharded.keras")
+    sharded.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_layer("embedding").num_shards == 3
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(inputs)), keras.ops.convert_to_numpy(sharded(inputs))
+    )
+
+
+def test_sharding_errors_name_the_argument():
+    with pytest.raises(ValueError, match="embedding_shards"):
+        dlrm.build_dlrm(**TINY, embedding="separate", embedding_shards=2)
+    with pytest.raises(ValueError, match="num_shards"):
+        dlrm.FusedEmbedding([2, 3], embedding_dim=2, num_shards=6)

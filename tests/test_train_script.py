@@ -214,6 +214,32 @@ def test_invalid_flags_are_named(train_flags, flags, message):
         train.check_flags()
 
 
+PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0.0.1:3"]}
+
+
+@pytest.mark.parametrize("tf_config, flags, message", [
+    (None, ["--strategy=multi_worker"], "--strategy=multi_worker needs TF_CONFIG"),
+    (None, ["--strategy=parameter_server"], "--strategy=parameter_server needs TF_CONFIG"),
+    ("{not json", ["--strategy=multi_worker"], "TF_CONFIG is not valid JSON"),
+    ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
+     ["--strategy=multi_worker"], "TF_CONFIG has a ps job"),
+    ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
+     ["--strategy=parameter_server", "--nojit_compile"], "needs a chief (the coordinator) and a ps job"),
+    ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
+     ["--strategy=parameter_server"], "add --nojit_compile"),
+    ({"cluster": PS_CLUSTER, "task": {"type": "worker", "index": 5}},
+     ["--strategy=parameter_server", "--nojit_compile"], "is not in the cluster"),
+])
+def test_invalid_cluster_settings_are_named(train_flags, monkeypatch, tf_config, flags, message):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config if isinstance(tf_config, str) else json.dumps(tf_config))
+    train = train_flags(*flags)
+    with pytest.raises(train.SettingsError, match=re.escape(message)):
+        train.check_flags()
+
+
 def test_invalid_settings_fail_before_training_with_one_line(tmp_path):
     (tmp_path / "file").write_text("a file where a folder should be")
     result = _train(str(tmp_path / "bad"), f"--export_dir={tmp_path / 'file' / 'export'}",

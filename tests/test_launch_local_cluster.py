@@ -1,0 +1,124 @@
+"""scripts/launch_local_cluster.py: clusters of real processes on 127.0.0.1, always ended."""
+
+import ast
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAUNCHER = os.path.join(REPO, "scripts", "launch_local_cluster.py")
+TRAIN = os.path.join(REPO, "scripts", "train.py")
+SMALL = [
+    "--synthetic_rows_per_day=2048", "--window_rows=512", "--synthetic_train_days=0,1",
+    "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
+    "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=2",
+    "--threads=1",
+]
+
+
+def launch(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, LAUNCHER, *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def cluster_ports(stdout):
+    """The ports of the cluster the launcher printed."""
+    line = next(line for line in stdout.splitlines() if line.startswith("Cluster "))
+    spec = ast.literal_eval(line[len("Cluster "):line.index("; logs in")])
+    return [int(address.rsplit(":", 1)[1]) for addresses in spec.values() for address in addresses]
+
+
+def assert_ports_free(ports):
+    """Nothing listens on the cluster's ports any more: every task process ended."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as handle:
+            # Closed connections may linger in TIME_WAIT; a listener may not.
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            handle.bind(("127.0.0.1", port))  # raises if a server still holds it
+
+
+def check_training_run(run_dir):
+    with open(os.path.join(run_dir, "summary.json")) as handle:
+        summary = json.load(handle)
+    assert summary["flips"] == 4
+    assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"], abs=1e-9)
+    assert summary["train_flops_change"] < -0.2
+    assert 0.0 < summary["test"]["ne"] < 2.0
+    # The export serves what the final model predicts.
+    import keras
+    import tensorflow as tf
+
+    import agp_tf.models.dlrm  # noqa: F401  (registers DLRM's classes)
+
+    final = keras.models.load_model(os.path.join(run_dir, "final.keras"))
+    served = tf.saved_model.load(os.path.join(run_dir, "export"))
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(8, 13)).astype("float32")
+    sparse = rng.integers(0, 50, size=(8, 26)).astype("int32")
+    out = served.signatures["serving_default"](
+        dense_features=tf.constant(dense), sparse_features=tf.constant(sparse)
+    )["probabilities"].numpy()
+    expected = final({"dense_features": dense, "sparse_features": sparse}).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    return summary
+
+
+@pytest.mark.slow
+def test_parameter_server_training_job(tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = launch(
+        "--workers=2", "--ps=1", f"--task_log_dir={tmp_path / 'logs'}", "--",
+        sys.executable, TRAIN, "--strategy=parameter_server", "--nojit_compile",
+        f"--run_dir={run_dir}", *SMALL,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.stderr.strip() == "", result.stderr[-2000:]
+    assert "step 13: prune to sparsity 0.7" in result.stdout
+    check_training_run(run_dir)
+    assert_ports_free(cluster_ports(result.stdout))
+
+
+@pytest.mark.slow
+def test_multi_worker_training_job(tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = launch(
+        "--workers=2", f"--task_log_dir={tmp_path / 'logs'}", "--",
+        sys.executable, TRAIN, "--strategy=multi_worker", "--nojit_compile",
+        f"--run_dir={run_dir}", *SMALL,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    summary = check_training_run(run_dir)
+    assert summary["settings"]["strategy"] == "multi_worker"
+    # Only the chief wrote: worker 1's log says it left the outputs to the chief.
+    with open(tmp_path / "logs" / "worker-1.log") as handle:
+        assert "done; the chief writes the outputs" in handle.read()
+    assert_ports_free(cluster_ports(result.stdout))
+
+
+def test_a_failing_task_stops_the_cluster_with_its_exit_code_and_log(tmp_path):
+    program = "import os, sys; sys.exit(3 if os.environ['TF_CONFIG'].count('worker') else 0)"
+    result = launch("--workers=2", f"--task_log_dir={tmp_path}", "--", sys.executable, "-c", program)
+    assert result.returncode == 3
+    assert re.search(r"worker:\d exited with code 3; stopping the cluster", result.stderr)
+
+
+def test_timeout_stops_every_process(tmp_path):
+    program = "import time; time.sleep(60)"
+    result = launch("--workers=1", "--ps=1", "--timeout=3", f"--task_log_dir={tmp_path}", "--",
+                    sys.executable, "-c", program, timeout=60)
+    assert result.returncode == 124
+    assert "ran past --timeout=3 s" in result.stderr
+    assert_ports_free(cluster_ports(result.stdout))
+
+
+def test_a_command_is_required():
+    result = launch("--workers=2")
+    assert result.returncode != 0
+    assert "Give the command to run after --" in result.stderr

@@ -93,8 +93,8 @@ flags.DEFINE_enum("strategy", "default",
                   "tf.distribute strategy. mirrored: the local devices of this machine. "
                   "multi_worker: synchronous, every worker runs this script with its TF_CONFIG. "
                   "parameter_server: asynchronous; the chief task (the coordinator) trains, "
-                  "worker and ps tasks running this script serve until killed "
-                  "(needs --nojit_compile). See BUILD.md, and "
+                  "worker and ps tasks running this script serve until killed. Both need "
+                  "--nojit_compile on CPUs. See BUILD.md, and "
                   "scripts/launch_local_cluster.py for a cluster on this machine.")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: all cores).")
 flags.DEFINE_integer("seed", 0, "Seed of the data stream, model initialization and choices.")
@@ -263,6 +263,11 @@ def check_strategy():
         if "ps" in cluster:
             raise SettingsError("--strategy=multi_worker: TF_CONFIG has a ps job; use "
                                 "--strategy=parameter_server")
+        import tensorflow as tf
+
+        if FLAGS.jit_compile and not tf.config.list_physical_devices("GPU"):
+            raise SettingsError("--strategy=multi_worker on CPUs runs without XLA (XLA does "
+                                "not compile collectives for CPU devices): add --nojit_compile")
         return
     if "ps" not in cluster or "chief" not in cluster:
         raise SettingsError("--strategy=parameter_server: TF_CONFIG needs a chief (the "

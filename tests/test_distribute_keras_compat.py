@@ -38,7 +38,7 @@ def test_the_private_functions_exist_with_the_signatures_relied_on():
     assert parameters("_collective_all_reduce_multi_worker") == ["strategy"]
     # What the replacements read besides: the strategy attribute and the
     # epoch iterator yielding (begin, end, iterator).
-    source = inspect.getsource(functions["TensorFlowTrainer._maybe_symbolic_build"])
+    source = inspect.getsource(functions[build])
     assert "self._distribute_strategy" in source
     assert "for _, _, it in iterator:" in source
     assert "self._symbolic_build(data_batch=data_batch)" in source

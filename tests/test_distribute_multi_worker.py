@@ -13,7 +13,8 @@ lets the strategy split each global batch into one half per worker, so a
 alternate(0.5) over 80 steps: pruned at steps 16 and 48, regrown at 32 and
 64. With taylor_source="data" each worker scores only its half of every
 importance batch, so the workers agree on the neurons only through the
-all-reduce of the terms.
+all-reduce of the terms; that run is marked slow (`-m slow`), the default
+suite runs the "training" one and the in-process test of the mean.
 
 Tolerance against the single process: the all-reduce sums two half-batch
 gradients where one process sums one batch, so floats round differently.
@@ -266,7 +267,9 @@ def _run(tmp_path, taylor_source):
     return Run(out, logs_text, time.monotonic() - started), tb
 
 
-@pytest.fixture(scope="module", params=["training", "data"])
+# The "data" run is slow-marked: ~20 s alone, ~40 s beside other test processes
+# on 2 cores; its all-reduce is also tested in-process above.
+@pytest.fixture(scope="module", params=["training", pytest.param("data", marks=pytest.mark.slow)])
 def run(request, tmp_path_factory):
     result, tb = _run(tmp_path_factory.mktemp(f"mwms_{request.param}"), request.param)
     result.source, result.tb = request.param, tb

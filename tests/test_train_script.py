@@ -219,6 +219,8 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
 
 @pytest.mark.parametrize("tf_config, flags, message", [
     (None, ["--strategy=multi_worker"], "--strategy=multi_worker needs TF_CONFIG"),
+    ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
+     ["--strategy=multi_worker"], "add --nojit_compile"),
     (None, ["--strategy=parameter_server"], "--strategy=parameter_server needs TF_CONFIG"),
     ("{not json", ["--strategy=multi_worker"], "TF_CONFIG is not valid JSON"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},

@@ -1,4 +1,4 @@
-"""Two fixes that let stock Keras 3 `model.fit` train on several workers (MultiWorkerMirroredStrategy).
+"""Two fixes that let Keras 3 `model.fit` train under a multi-worker MultiWorkerMirroredStrategy.
 
 The only module of agp_tf that touches private Keras for multi-worker
 training. It stands in for two upstream bugs, both still open for Keras

@@ -69,6 +69,14 @@ class TrainingLog:
         flips: `FlipEvent`s, in order.
         in_flight_at_flips: Per check point of the controller, whether steps
             were still running when it was due (they finished before it acted).
+        drain_seconds: Per check point, the seconds spent waiting for them
+            (mostly queued steps being trained, not idle time).
+        check_seconds: Per check point, the seconds from the drain's end to
+            the next step scheduled: the controller's work (scoring, applying
+            a flip) and the tracing of a step function not traced before.
+        check_steps: The steps of those check points.
+        timeline: `(step, seconds since fit began)` at every drain, when
+            every step before it had finished.
         pruned_magnitude: With `check_pruned=True`, the largest |value| any
             step saw in a pruned neuron's weights right after its update.
         steps_applied: Updates the parameter servers received in this `fit`
@@ -83,6 +91,11 @@ class TrainingLog:
     losses: list = dataclasses.field(default_factory=list)
     flips: list = dataclasses.field(default_factory=list)
     in_flight_at_flips: list = dataclasses.field(default_factory=list)
+    drain_seconds: list = dataclasses.field(default_factory=list)
+    check_seconds: list = dataclasses.field(default_factory=list)
+    check_steps: list = dataclasses.field(default_factory=list)
+    timeline: list = dataclasses.field(default_factory=list)
+    started: float = dataclasses.field(default_factory=time.perf_counter)
     pruned_magnitude: float = 0.0
     steps_applied: int = 0
     seconds: float = 0.0
@@ -186,6 +199,9 @@ class ParameterServerTrainer:
             self.manager = tf.train.CheckpointManager(
                 checkpoint, checkpoint_dir, max_to_keep=keep_checkpoints
             )
+        # Steps finished, counted here: restored at the first `fit`, carried
+        # on by the next.
+        self.steps_done = None
         self._step_fns = {}  # (plan signature, probing, fed) -> tf.function
         self._predict_fns = {}  # plan signature -> tf.function
 
@@ -271,7 +287,8 @@ class ParameterServerTrainer:
             dataset_fn: `fn(input_context) -> tf.data.Dataset` of batches, run
                 on every worker (`ClusterCoordinator.create_per_worker_dataset`);
                 it must not run out before `total_steps` (repeat it).
-            total_steps: Steps to train in all, including restored ones.
+            total_steps: Steps to train in all, including restored ones and
+                those of earlier `fit` calls of this trainer.
             controller: Optional `GrowPruneController` over `model` (with
                 `optimizer=` this trainer's optimizer).
             on_flip: Optional `fn(event)` called after each flip, before any
@@ -284,7 +301,9 @@ class ParameterServerTrainer:
             raise ValueError(f"`total_steps` must be a positive integer. Received: {total_steps!r}")
         started = time.perf_counter()
         log = TrainingLog()
-        step = log.resumed_from = self.restore()
+        if self.steps_done is None:
+            self.steps_done = log.resumed_from = self.restore()
+        step = self.steps_done
         applied_before = int(self.applied_counter.numpy())
         if controller is not None:
             controller.sync_from_masks()
@@ -300,9 +319,13 @@ class ParameterServerTrainer:
         next_checkpoint = self._next_multiple(step, self.checkpoint_every)
         next_log = self._next_multiple(step, self.log_every)
         while step < total_steps:
+            checked = None
             if step >= next_check:
                 log.in_flight_at_flips.append(not self.coordinator.done())
+                waited = time.perf_counter()
                 self._drain(pending, step, log)
+                checked = time.perf_counter()
+                log.drain_seconds.append(checked - waited)
                 event = controller.on_step_begin(step)
                 if event is not None:
                     log.flips.append(event)
@@ -318,9 +341,12 @@ class ParameterServerTrainer:
                 next_checkpoint = self._next_multiple(step, self.checkpoint_every)
             step_fn = self._step_fn(controller)
             pending.append(self.coordinator.schedule(step_fn, args=(iterator,)))
+            if checked is not None:  # the controller's work and a new step's tracing, if any
+                log.check_seconds.append(time.perf_counter() - checked)
+                log.check_steps.append(step)
             step += 1
         self._drain(pending, step, log)
-        log.steps = step
+        log.steps = self.steps_done = step
         log.steps_applied = int(self.applied_counter.numpy()) - applied_before
         if self.manager is not None:
             self.save(step)
@@ -440,6 +466,7 @@ class ParameterServerTrainer:
         losses = [float(loss) for loss, _ in results]
         log.pruned_magnitude = max([log.pruned_magnitude] + [float(p) for _, p in results])
         log.losses.append((step, float(np.mean(losses))))
+        log.timeline.append((step, time.perf_counter() - log.started))
         pending.clear()
 
 

@@ -111,6 +111,7 @@ def test_peer_row_is_skipped_with_a_note_without_the_peers_extra(tmp_path):
     assert "skipped" in stdout
 
 
+@pytest.mark.slow
 def test_end_to_end_with_extra_pass_scores(tmp_path):
     data, _ = _run(tmp_path, "--variants=dense", "--repeats=1", *E2E, "--taylor_source=data")
     e2e = data["end_to_end"]

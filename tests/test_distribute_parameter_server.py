@@ -116,6 +116,7 @@ def test_async_alternate_keeps_pruned_weights_zero_with_steps_in_flight(tmp_path
     assert result["accuracy"] > 0.8
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_run_does_not_stop_training(tmp_path):
     out = tmp_path / "out"
     with start_cluster(tmp_path) as processes:
@@ -160,6 +161,7 @@ def test_parameter_server_killed_then_job_resumes_from_checkpoint(tmp_path):
     assert all(all(mask) for mask in result["final_masks"].values())
 
 
+@pytest.mark.slow
 def test_dlrm_with_embedding_shards_on_two_parameter_servers(tmp_path):
     out = tmp_path / "out"
     with start_cluster(tmp_path, workers=2, ps=2) as processes:

@@ -102,23 +102,102 @@ def test_multi_worker_training_job(tmp_path):
     assert_ports_free(cluster_ports(result.stdout))
 
 
-def test_a_failing_task_stops_the_cluster_with_its_exit_code_and_log(tmp_path):
-    program = "import os, sys; sys.exit(3 if os.environ['TF_CONFIG'].count('worker') else 0)"
-    result = launch("--workers=2", f"--task_log_dir={tmp_path}", "--", sys.executable, "-c", program)
-    assert result.returncode == 3
-    assert re.search(r"worker:\d exited with code 3; stopping the cluster", result.stderr)
+@pytest.fixture
+def launcher(capsys):
+    """scripts/launch_local_cluster.py imported here: `run(*flags, "--", *command)` -> exit code."""
+    sys.path.insert(0, os.path.dirname(LAUNCHER))
+    import launch_local_cluster
+
+    def run(*argv):
+        launch_local_cluster.FLAGS.unparse_flags()
+        rest = launch_local_cluster.FLAGS(["launch_local_cluster.py", *argv])
+        return launch_local_cluster.main(rest)
+
+    yield run
+    launch_local_cluster.FLAGS.unparse_flags()
 
 
-def test_timeout_stops_every_process(tmp_path):
+def test_a_failing_task_stops_the_cluster_with_its_exit_code_and_log(launcher, tmp_path, capsys):
+    program = "import os, sys; print('bad input', flush=True); sys.exit(3 if '\"index\": 1' in os.environ['TF_CONFIG'] else 0)"
+    assert launcher("--workers=2", f"--task_log_dir={tmp_path}", "--", sys.executable, "-c", program) == 3
+    err = capsys.readouterr().err
+    assert "worker:1 exited with code 3; stopping the cluster" in err
+    assert "bad input" in err  # its log's tail
+
+
+def test_timeout_stops_every_process(launcher, tmp_path, capsys):
     program = "import time; time.sleep(60)"
-    result = launch("--workers=1", "--ps=1", "--timeout=3", f"--task_log_dir={tmp_path}", "--",
-                    sys.executable, "-c", program, timeout=60)
-    assert result.returncode == 124
-    assert "ran past --timeout=3 s" in result.stderr
-    assert_ports_free(cluster_ports(result.stdout))
+    assert launcher("--workers=1", "--ps=1", "--timeout=3", f"--task_log_dir={tmp_path}", "--",
+                    sys.executable, "-c", program) == 124
+    captured = capsys.readouterr()
+    assert "ran past --timeout=3 s" in captured.err
+    assert_ports_free(cluster_ports(captured.out))
 
 
-def test_a_command_is_required():
-    result = launch("--workers=2")
-    assert result.returncode != 0
-    assert "Give the command to run after --" in result.stderr
+def test_a_command_is_required(launcher):
+    from absl import app
+
+    with pytest.raises(app.UsageError, match="Give the command to run after --"):
+        launcher("--workers=2")
+    with pytest.raises(app.UsageError, match="--workers must be >= 1"):
+        launcher("--workers=0", "--", "true")
+
+
+@pytest.mark.slow
+def test_multi_worker_job_restarted_after_a_worker_dies_resumes_from_the_chiefs_checkpoint(tmp_path):
+    """A dead worker stops the synchronous job; started again, every worker resumes
+    from the chief's last window checkpoint and the run ends as planned."""
+    import time
+
+    from agp_tf.distribute.cluster import Task, local_cluster
+    from agp_tf.distribute.processes import LocalProcesses
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, TRAIN, "--strategy=multi_worker", "--nojit_compile",
+               f"--run_dir={run_dir}", *SMALL]
+    workers = [Task("worker", 0), Task("worker", 1)]
+    with LocalProcesses(local_cluster(2), str(tmp_path / "logs"), {"PYTHONPATH": REPO}) as processes:
+        for task in workers:
+            processes.start(task, command)
+        deadline = time.monotonic() + 240
+        state = run_dir / "state.json"
+        while time.monotonic() < deadline:
+            if state.exists() and json.loads(state.read_text())["windows_done"] >= 2:
+                break
+            assert processes.processes[workers[0]].poll() is None, processes.log_tail(workers[0])
+            time.sleep(0.2)
+        processes.kill(workers[1])
+        # The chief cannot go on alone: it stops (collectives time out) ...
+        assert processes.wait(workers[0], timeout=180) != 0
+        done = json.loads(state.read_text())["windows_done"]
+        assert 2 <= done < 8
+        # ... and the job started again resumes where the chief's checkpoint is.
+        for task in workers:
+            processes.start(task, command)
+        for task in workers:
+            assert processes.wait(task, timeout=300) == 0, processes.log_tail(task)
+        assert f"{done} windows already done" in processes.log_tail(workers[0], lines=400)
+        assert f"{done} windows already done" in processes.log_tail(workers[1], lines=400)
+    summary = check_training_run(str(run_dir))
+    assert summary["resumed_after_windows"] == done
+
+
+@pytest.mark.slow
+def test_parameter_server_job_with_train_py_on_every_host(tmp_path):
+    """As on real hosts: the same train.py command everywhere; workers and ps serve."""
+    from agp_tf.distribute.cluster import Task, local_cluster
+    from agp_tf.distribute.processes import LocalProcesses
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, TRAIN, "--strategy=parameter_server", "--nojit_compile",
+               f"--run_dir={run_dir}", *SMALL]
+    cluster = local_cluster(2, ps=1, chief=True)
+    chief = Task("chief", 0)
+    with LocalProcesses(cluster, str(tmp_path / "logs"), {"PYTHONPATH": REPO}) as processes:
+        for task in [Task("ps", 0), Task("worker", 0), Task("worker", 1), chief]:
+            processes.start(task, command)
+        assert processes.wait(chief, timeout=300) == 0, processes.log_tail(chief)
+        for task in [Task("ps", 0), Task("worker", 1)]:
+            assert processes.processes[task].poll() is None  # still serving
+            assert f"{task}: serving the parameter-server cluster" in processes.log_tail(task)
+    check_training_run(str(run_dir))

@@ -71,6 +71,7 @@ def test_days_glob_skip_bad_lines_and_summary(tmp_path):
     assert metadata["shuffle"] == "day" and metadata["vocabulary"]["max_ind_range"] == 1000
 
 
+@pytest.mark.slow
 def test_bad_data_policy_fails_on_empty_all_bad_and_too_many_bad(tmp_path):
     from agp_tf.data import criteo
 

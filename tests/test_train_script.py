@@ -23,6 +23,9 @@ SMALL = [
     "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
     "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=0",
     "--threads=1",
+    # Half the time of a small run; the XLA path (the default) is run by the
+    # text-source and recurring tests below, which pass --jit_compile.
+    "--nojit_compile",
 ]
 SERVE = """
 import json, sys
@@ -108,7 +111,7 @@ def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path
     steps_before = int(keras.ops.convert_to_numpy(saved.optimizer.iterations))
     recurring = str(tmp_path / "recurring")
     cache = tmp_path / "xla_cache"
-    _train(recurring, f"--resume_from={os.path.join(run_dir, 'final.keras')}",
+    _train(recurring, "--jit_compile", f"--resume_from={os.path.join(run_dir, 'final.keras')}",
            "--schedule=dense", "--synthetic_train_days=3", "--synthetic_test_day=4",
            f"--xla_cache_dir={cache}", f"--baseline_run={run_dir}")
     model = keras.models.load_model(os.path.join(recurring, "final.keras"))
@@ -134,6 +137,7 @@ def _masks_and_step(path):
     return masks, int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp_path):
     reference_dir, _ = finished_run
     run_dir = str(tmp_path / "killed")
@@ -220,7 +224,7 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
 @pytest.mark.parametrize("tf_config, flags, message", [
     (None, ["--strategy=multi_worker"], "--strategy=multi_worker needs TF_CONFIG"),
     ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
-     ["--strategy=multi_worker"], "add --nojit_compile"),
+     ["--strategy=multi_worker", "--jit_compile"], "add --nojit_compile"),
     (None, ["--strategy=parameter_server"], "--strategy=parameter_server needs TF_CONFIG"),
     ("{not json", ["--strategy=multi_worker"], "TF_CONFIG is not valid JSON"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
@@ -228,7 +232,7 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
     ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
      ["--strategy=parameter_server", "--nojit_compile"], "needs a chief (the coordinator) and a ps job"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
-     ["--strategy=parameter_server"], "add --nojit_compile"),
+     ["--strategy=parameter_server", "--jit_compile"], "add --nojit_compile"),
     ({"cluster": PS_CLUSTER, "task": {"type": "worker", "index": 5}},
      ["--strategy=parameter_server", "--nojit_compile"], "is not in the cluster"),
 ])
@@ -263,6 +267,7 @@ def test_a_finished_run_run_again_prints_its_summary(finished_run, tmp_path):
     assert _summary(run_dir) == before
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_its_last_window_finishes_the_summary(finished_run, tmp_path):
     import shutil
 
@@ -311,7 +316,7 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path, train_flags):
     with pytest.raises(train.SettingsError, match=f"--data=text: {re.escape(str(text))}:\\d+: "
                        ".*pass pad_short_lines=True \\(--pad_short_lines\\)"):
         train.load_source()  # before any training
-    result = _train_source(run_dir, "text", str(text), "--verbose=2", "--pad_short_lines",
+    result = _train_source(run_dir, "text", str(text), "--jit_compile", "--verbose=2", "--pad_short_lines",
                            "--skip_bad_lines", "--max_bad_fraction=0.01", "--eval_batch_size=1000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (f"Read 3,584 rows from 1 file(s); skipped 1 bad lines, first: {text}:701: "
@@ -337,6 +342,7 @@ def test_text_source_trains_end_to_end(criteo_like_text, tmp_path, train_flags):
     assert summary["train_flops_change"] == pytest.approx(summary["predicted_train_flops_change"])
 
 
+@pytest.mark.slow
 def test_shard_source_trains_end_to_end_with_default_window(criteo_like_text, tmp_path,
                                                             train_flags):
     shards_dir = str(tmp_path / "shards")

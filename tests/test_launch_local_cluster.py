@@ -11,15 +11,12 @@ import sys
 import numpy as np
 import pytest
 
+from tests.helpers import SMALL_TRAIN_FLAGS
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHER = os.path.join(REPO, "scripts", "launch_local_cluster.py")
 TRAIN = os.path.join(REPO, "scripts", "train.py")
-SMALL = [
-    "--synthetic_rows_per_day=2048", "--window_rows=512", "--synthetic_train_days=0,1",
-    "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
-    "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=2",
-    "--threads=1",
-]
+SMALL = [*SMALL_TRAIN_FLAGS, "--verbose=2"]  # the flip lines are read
 
 
 def launch(*args, timeout=600):

@@ -15,18 +15,13 @@ import pytest
 import agp_tf.models.dlrm  # noqa: F401  (registers DLRM's classes for load_model)
 from tests.criteo_helpers import KAGGLE_HEAD
 from tests.criteo_helpers import needs_kaggle_head
+from tests.helpers import SMALL_TRAIN_FLAGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "train.py")
-SMALL = [
-    "--synthetic_rows_per_day=2048", "--window_rows=512", "--synthetic_train_days=0,1",
-    "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
-    "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=0",
-    "--threads=1",
-    # Half the time of a small run; the XLA path (the default) is run by the
-    # text-source and recurring tests below, which pass --jit_compile.
-    "--nojit_compile",
-]
+# The XLA path (the default) is run by the text-source and recurring tests,
+# which pass --jit_compile.
+SMALL = SMALL_TRAIN_FLAGS
 SERVE = """
 import json, sys
 import numpy as np

@@ -92,6 +92,7 @@ def test_report_states_load_and_prints_the_table(report):
     }
 
 
+@pytest.mark.slow
 def test_peer_row_is_skipped_with_a_note_without_the_peers_extra(tmp_path):
     blocker = tmp_path / "no_peers"
     blocker.mkdir()

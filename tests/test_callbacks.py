@@ -42,11 +42,19 @@ class SparseInvariants(PrunedWeightsStayZero):
             assert output.shape[-1] == layer.active_units, name
 
 
-@pytest.mark.parametrize(
-    "optimizer, jit_compile, compact",
-    [(name, jit, compact) for name in sorted(OPTIMIZERS) for jit in (True, False)
-     for compact in (True, False) if compact or name == "adam"],
-)
+def _fit_cases():
+    # Every optimizer with and without XLA; XLA compiles are the slow part,
+    # so the default suite compiles with one optimizer and `-m slow` the rest.
+    for name in sorted(OPTIMIZERS):
+        for jit in (True, False):
+            for compact in (True, False):
+                if not compact and name != "adam":
+                    continue
+                slow = jit and compact and name != "sgd_momentum"
+                yield pytest.param(name, jit, compact, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("optimizer, jit_compile, compact", list(_fit_cases()))
 def test_alternate_through_fit(optimizer, jit_compile, compact):
     # tanh: no ReLU units that die for reasons unrelated to pruning
     model = mlp((3, 16, 8, 1), activation="tanh")

@@ -117,6 +117,7 @@ def test_progress_line_names_window_phase_and_step(tmp_path, capsys):
     assert all(" loss " in line and "rows/s" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_look_ahead_at_a_larger_batch_gives_the_same_metrics(tmp_path):
     runs = {}
     for eval_batch in (None, 256):

@@ -150,7 +150,7 @@ def test_stale_model_scores_worse_on_later_day(capsys):
 @pytest.mark.parametrize(
     "rows, max_vocab_size, seed",
     [
-        (262_144, 100, 0),
+        pytest.param(262_144, 100, 0, marks=pytest.mark.slow),  # about 10 s
         pytest.param(1_048_576, 1_000, 3, marks=pytest.mark.slow),  # tens of seconds
     ],
 )

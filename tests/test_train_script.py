@@ -98,6 +98,7 @@ def test_export_serves_without_agp_tf_and_matches_the_model(finished_run, tmp_pa
     assert "serving_default" in cli.stdout and "sparse_features" in cli.stdout
 
 
+@pytest.mark.slow
 def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path):
     run_dir, _ = finished_run
     import keras

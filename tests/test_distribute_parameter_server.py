@@ -104,6 +104,9 @@ def test_async_alternate_keeps_pruned_weights_zero_with_steps_in_flight(tmp_path
     result = read_result(out)
     assert result["steps"] == 120
     assert result["flips"] == FLIPS
+    # Masks and optimizer slots live on the parameter server.
+    devices = result["mask_devices"] + result["slot_devices"]
+    assert len(devices) > 2 and all("/job:ps/" in device for device in devices), devices
     # The race was there to lose: steps in flight when flips were due ...
     assert any(result["in_flight_at_flips"]), result["in_flight_at_flips"]
     # ... and no step, on any worker, saw a non-zero pruned weight after its update.

@@ -130,6 +130,9 @@ def main():
         "final_masks": {layer.name: layer.mask_numpy().tolist() for layer in controller.layers},
         "flip_records": flips,
         "accuracy": float(np.mean((np.asarray(model(x, training=False))[:, 0] > 0.5) == y)),
+        # Where the masks and the optimizer's variables live.
+        "mask_devices": [layer.mask.value.device for layer in controller.layers],
+        "slot_devices": [v.value.device for v in optimizer.variables],
         "embedding_devices": (
             [shard.value.device for shard in model.get_layer("embedding").shards]
             if args.model == "dlrm" else []

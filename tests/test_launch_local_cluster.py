@@ -3,7 +3,6 @@
 import ast
 import json
 import os
-import re
 import socket
 import subprocess
 import sys

@@ -47,7 +47,6 @@ trainer.fit(dataset_fn, total_steps=1000, controller=controller)
 
 import dataclasses
 import logging
-import os
 import time
 
 import keras

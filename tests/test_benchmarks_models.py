@@ -1,0 +1,31 @@
+"""benchmarks.models: the widths of the measured models and one built configuration."""
+
+import types
+
+from benchmarks import models
+
+SETTINGS = types.SimpleNamespace(
+    embedding_dim=4, bottom_mlp=(16, 8, 4), top_mlp=(16, 8, 1), sparsity=0.7, seed=0,
+    learning_rate=0.1, flip_criterion="magnitude",
+)
+
+
+def test_top_mlp_inputs_are_the_bottom_output_and_one_dot_per_pair():
+    # Criteo: 26 tables and the bottom output, 27 * 26 / 2 = 351 dots.
+    assert models.top_mlp_inputs(4, 26) == 355
+
+
+def test_variant_mlps():
+    mlps = models.variant_mlps(SETTINGS)
+    assert mlps["dense"] == ((16, 8, 4), (16, 8, 1))
+    # floor(0.3 * width) kept; each MLP's last layer is never pruned.
+    assert mlps["static"] == ((4, 2, 4), (4, 2, 1))
+    assert mlps["floor"] == ((4,), (1,))
+
+
+def test_compact_variant_is_built_compiled_and_flipped():
+    mlps = models.variant_mlps(SETTINGS)
+    model = models.build_agp_variant(SETTINGS, "compact", [10, 20], False, mlps)
+    layer = model.get_layer("bottom_mlp_0")
+    assert model.optimizer is not None
+    assert (layer.units, layer.active_units) == (16, 4)  # a mask at 0.7, not a smaller layer

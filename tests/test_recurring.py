@@ -61,6 +61,7 @@ def test_relative_change():
     assert recurring.relative_change(1.0, None) != recurring.relative_change(1.0, None)  # NaN
 
 
+@pytest.mark.slow
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
     run_dir = str(tmp_path)
     run, build = _setup(run_dir, {"a": 1}, keep_checkpoints=2)

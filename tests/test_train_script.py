@@ -89,6 +89,11 @@ def test_export_serves_without_agp_tf_and_matches_the_model(finished_run, tmp_pa
     assert served.returncode == 0, served.stderr[-2000:]
     assert json.loads(served.stdout.strip().splitlines()[-1]) == []
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_reads_the_export(finished_run):
+    run_dir, _ = finished_run
     cli = subprocess.run(
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
          os.path.join(run_dir, "export"), "--all"],

@@ -562,11 +562,10 @@ class GrowPruneController:
         batch's terms (the loss is a mean over the batch and the term is
         linear in it). Any other strategy: returned as they are.
         """
+        from agp_tf.distribute import multi_worker  # the one place that knows strategies
+
         strategy = getattr(self.model, "distribute_strategy", None)
-        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-            strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
-        )
-        if not multi_worker:
+        if not multi_worker.is_multi_worker(strategy):
             return batch_terms
         sizes = [len(terms) for terms in batch_terms[0]]
         local = np.stack([np.concatenate(terms) for terms in batch_terms])  # (N, sum of units)

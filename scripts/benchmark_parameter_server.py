@@ -19,6 +19,7 @@ steps (tracing and first reads of the dense step).
 
 import json
 import os
+import statistics
 import sys
 
 from absl import app, flags
@@ -94,6 +95,10 @@ def one_run(strategy, schedule, pool, vocab_sizes, shards):
     }
 
 
+def _median(values):
+    return statistics.median(values) if values else float("nan")
+
+
 def main(argv):
     del argv
     from agp_tf.distribute import cluster as cluster_lib
@@ -133,10 +138,9 @@ def main(argv):
     print("|---|---|---|---|---|---|---|---|")
     for run in results["runs"]:
         flips = run["flips"]
-        median = lambda values: sorted(values)[len(values) // 2] if values else float("nan")  # noqa: E731
         print(f"| {run['schedule']} | {run['steps_per_second']:.1f} | {run['rows_per_second']:,.0f} | "
-              f"{len(flips)} | {len(run['check_seconds'])} | {median(run['drain_seconds']):.3f} | "
-              f"{median([f['seconds'] for f in flips]):.3f} | {sum(run['check_seconds']):.2f} |")
+              f"{len(flips)} | {len(run['check_seconds'])} | {_median(run['drain_seconds']):.3f} | "
+              f"{_median([f['seconds'] for f in flips]):.3f} | {sum(run['check_seconds']):.2f} |")
     for run in results["runs"]:
         print(f"{run['schedule']}: steps/s between drains: " + ", ".join(
             f"{a}-{b} {(b - a) / (tb - ta):.1f}"

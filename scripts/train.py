@@ -260,9 +260,12 @@ def check_strategy():
         return
     cluster, task = cluster_task()
     if FLAGS.strategy == "multi_worker":
-        if "ps" in cluster:
-            raise SettingsError("--strategy=multi_worker: TF_CONFIG has a ps job; use "
-                                "--strategy=parameter_server")
+        from agp_tf.distribute import multi_worker
+
+        try:
+            multi_worker.check_multi_worker_config()
+        except ValueError as error:
+            raise SettingsError(f"--strategy=multi_worker: {error}") from None
         import tensorflow as tf
 
         if FLAGS.jit_compile and not tf.config.list_physical_devices("GPU"):

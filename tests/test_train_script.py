@@ -229,7 +229,7 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
     (None, ["--strategy=parameter_server"], "--strategy=parameter_server needs TF_CONFIG"),
     ("{not json", ["--strategy=multi_worker"], "TF_CONFIG is not valid JSON"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
-     ["--strategy=multi_worker"], "TF_CONFIG has a ps job"),
+     ["--strategy=multi_worker"], "(it has a 'ps' job): use agp_tf.distribute.parameter_server (train.py --strategy=parameter_server)"),
     ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
      ["--strategy=parameter_server", "--nojit_compile"], "needs a chief (the coordinator) and a ps job"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},

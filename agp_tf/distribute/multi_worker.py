@@ -62,7 +62,8 @@ def check_multi_worker_config(environ=None):
     if "ps" in cluster:
         raise ValueError(
             "TF_CONFIG describes a parameter-server cluster (it has a 'ps' job): use "
-            "agp_tf.distribute.parameter_server, not MultiWorkerMirroredStrategy. "
+            "agp_tf.distribute.parameter_server (train.py --strategy=parameter_server), "
+            "not MultiWorkerMirroredStrategy. "
             f"Received cluster: {cluster}"
         )
     if task.type not in _SYNCHRONOUS_JOBS:

@@ -94,7 +94,7 @@ class TrainingLog:
     check_seconds: list = dataclasses.field(default_factory=list)
     check_steps: list = dataclasses.field(default_factory=list)
     timeline: list = dataclasses.field(default_factory=list)
-    started: float = dataclasses.field(default_factory=time.perf_counter)
+    started: float = dataclasses.field(default_factory=time.perf_counter)  # when `fit` began
     pruned_magnitude: float = 0.0
     steps_applied: int = 0
     seconds: float = 0.0
@@ -298,7 +298,6 @@ class ParameterServerTrainer:
         """
         if not isinstance(total_steps, int) or total_steps < 1:
             raise ValueError(f"`total_steps` must be a positive integer. Received: {total_steps!r}")
-        started = time.perf_counter()
         log = TrainingLog()
         if self.steps_done is None:
             self.steps_done = log.resumed_from = self.restore()
@@ -349,7 +348,7 @@ class ParameterServerTrainer:
         log.steps_applied = int(self.applied_counter.numpy()) - applied_before
         if self.manager is not None:
             self.save(step)
-        log.seconds = time.perf_counter() - started
+        log.seconds = time.perf_counter() - log.started
         return log
 
     def fit_epoch(self, batches, callbacks=(), epoch=0, steps=None):

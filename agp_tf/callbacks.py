@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, importance
+from agp_tf import flops, importance, multi_step
 from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
 
 
@@ -24,11 +24,17 @@ class GrowPruneCallback(keras.callbacks.Callback):
     At each phase boundary of the schedule it asks the controller for a
     phase flip, and after every batch it counts training FLOPs. The callback
     owns the step count: the batches that finished training (times
-    `steps_per_execution`, or the optimizer's advance when that is smaller),
     starting at `start_step`. It goes on across repeated `fit` calls and
     into `get_state()` for resumed runs. (`optimizer.iterations` is not
     used: without XLA Keras advances it once more than the steps trained at
     the end of each epoch over data of unknown length.)
+
+    With `steps_per_execution=N > 1` the callback runs the model's training
+    itself (`agp_tf.multi_step`): each call trains N steps as Keras' would,
+    but stops at a step where the schedule acts (a flip, or a scoring window
+    opening), flips, and trains the rest of the N steps with the next plan's
+    function. Flips land on the schedule's step exactly, and no batch is
+    skipped.
 
     The schedule's length is fixed at the first `fit`: `total_steps`, or
     `epochs * steps` of that `fit`. A later `fit` continues that schedule;
@@ -194,14 +200,15 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self._next_check = self._step  # check at the first step
         self._batch_logs = None
         self._steps_per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
-        # With several steps per call, the optimizer's advance over a call
-        # tells how many ran (one read per call, at its end).
-        self._iterations_before = self.controller.step if self._steps_per_call > 1 else None
+        self._counted_in_call = False
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
         elif self.controller.train_step_changed:
             self._rebuild_functions()
+        elif self._steps_per_call > 1 and self.model.train_function != self._execute:
+            # Keras' own multi-step function cannot stop at a flip: use ours.
+            self._install_train_function(multi_step.make_train_steps(self.model))
         if self.log_dir and self._writer is None and self._is_chief():
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
@@ -235,28 +242,70 @@ class GrowPruneCallback(keras.callbacks.Callback):
         compiles each only once.
         """
         model = self.model
-        names = ("train_function", "test_function", "predict_function")
         if reuse and self._signature is not None:
-            self._functions[self._signature] = tuple(getattr(model, n, None) for n in names)
+            self._functions[self._signature] = (
+                self._train_function(), model.test_function, model.predict_function
+            )
         previous = self._signature
         self._signature = (self.controller.plan_signature(), self.controller.probing)
         cached = self._functions.get(self._signature) if reuse else None
         if cached is not None and cached[0] is not None:
-            for name, function in zip(names, cached):
-                setattr(model, name, function)
+            train, model.test_function, model.predict_function = cached
+            self._install_train_function(train)
         else:
             if not reuse or previous is None or previous[0] != self._signature[0]:
                 # Evaluation does not run the probes: only plans change it.
                 model.test_function = None  # made again on first use
                 model.predict_function = None
-            model.make_train_function(force=True)
+            if self._steps_per_call > 1:
+                self._install_train_function(multi_step.make_train_steps(model))
+            else:
+                model.make_train_function(force=True)
         self.controller.needs_recompile = False
         self.controller.train_step_changed = False
 
+    def _train_function(self):
+        """The current plans' training function: Keras' own, or with several
+        steps per execution the `multi_step` function `_execute` calls."""
+        if self._steps_per_call > 1:
+            return getattr(self, "_train_steps", None)
+        return self.model.train_function
+
+    def _install_train_function(self, train):
+        if self._steps_per_call > 1:
+            self._train_steps = train
+            self.model.train_function = self._execute
+        else:
+            self.model.train_function = train
+
+    def _execute(self, iterator):
+        """`model.train_function` with several steps per execution: runs up
+        to `steps_per_execution` steps, split where the schedule acts."""
+        remaining = self._steps_per_call
+        logs = None
+        while remaining > 0:
+            if self._step >= self._next_check:
+                self._check_schedule()  # may change self._train_steps
+            steps = int(min(remaining, max(self._next_check - self._step, 1)))
+            done, step_logs = self._train_steps(iterator, steps)
+            self._count_steps(done)
+            if done:
+                logs = step_logs
+            if done < steps:  # out of data
+                break
+            remaining -= steps
+        self._counted_in_call = True
+        if logs is None:
+            raise StopIteration  # what Keras' function raises at the end of the data
+        return logs
+
     def on_train_batch_begin(self, batch, logs=None):
         # The schedule only changes at phase boundaries: skip the check between.
-        if self._step < self._next_check:
-            return
+        if self._step >= self._next_check:
+            self._check_schedule()
+
+    def _check_schedule(self):
+        """At step `self._step`: flips or opens a scoring window when the schedule says."""
         event = self.controller.on_step_begin(self._step)
         self._next_check = self.controller.next_check_step(self._step)
         if event is not None:
@@ -268,21 +317,15 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if (event is not None and event.recompile) or self.controller.train_step_changed:
             self._rebuild_functions()
 
+    def _count_steps(self, steps):
+        self.counter.add_steps(self.controller.flops_per_sample, steps * (self.batch_size or 1))
+        self._step += steps
+
     def on_train_batch_end(self, batch, logs=None):
-        if self._steps_per_call == 1:
-            step = self._step + 1  # no read of the optimizer's step: it costs a sync
+        if self._counted_in_call:
+            self._counted_in_call = False  # `_execute` counted its steps
         else:
-            # The last call of an epoch may run fewer steps than a full
-            # execution; the optimizer's advance tells (it can only be
-            # one too many without XLA on a call that ran out of data).
-            iterations = self.controller.step
-            advance = iterations - self._iterations_before
-            self._iterations_before = iterations
-            step = self._step + max(0, min(self._steps_per_call, advance))
-        self.counter.add_steps(
-            self.controller.flops_per_sample, (step - self._step) * (self.batch_size or 1)
-        )
-        self._step = step
+            self._count_steps(1)  # one step per call: no read of the optimizer's step
         if logs is not None:  # shown by the progress bar
             if self._batch_logs is None or self._step >= self._next_check:
                 self._batch_logs = {

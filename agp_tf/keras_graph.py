@@ -1,10 +1,13 @@
-"""The Keras 3 internals agp_tf reads a model's layer graph through, in one place.
+"""The Keras 3 internals agp_tf reads a model's layer graph and train steps through, in one place.
 
 Keras has no public API for where a layer was called (its nodes), which
 operation made a symbolic tensor, or a model's nested layers in order; the
 topology (producer -> consumer links), the converter and the export need
-them. Every use goes through this module, and `tests/test_keras_graph.py`
-fails when one of them changes in a new Keras.
+them. Nor for reducing a distributed training step's outputs as `fit` does,
+which `agp_tf.multi_step` needs. (The multi-worker fixes live apart, in
+`agp_tf.distribute.keras_compat`.) Every use goes through this module,
+and `tests/test_keras_graph.py` fails when one of them changes in a new
+Keras.
 """
 
 import keras
@@ -42,3 +45,10 @@ def history(tensor):
 def input_structure(model):
     """The model's symbolic inputs in the structure it was built with (a dict stays a dict)."""
     return getattr(model, "_inputs_struct", model.inputs)
+
+
+def reduce_step_outputs(outputs, strategy):
+    """A training step's per-replica outputs reduced as `model.fit` reduces them ("auto")."""
+    from keras.src.backend.tensorflow import trainer  # looked up per call: keras_compat patches it
+
+    return trainer.reduce_per_replica(outputs, strategy, reduction="auto")

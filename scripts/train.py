@@ -83,6 +83,11 @@ flags.DEFINE_integer("batch_size", 128, "Training batch size.")
 flags.DEFINE_integer("eval_batch_size", 4096,
                      "Rows per batch of the look-ahead and test evaluations (larger is faster; "
                      "the metrics are the same up to float rounding).")
+flags.DEFINE_integer("steps_per_execution", 32,
+                     "Training steps per call into TensorFlow (Keras' steps_per_execution): "
+                     "fewer round trips from Python, which at small batches cost as much as "
+                     "the step. Flips still land on the schedule's step. Not with "
+                     "--strategy=parameter_server, which dispatches steps one at a time.")
 flags.DEFINE_bool("jit_compile", True, "Compile train steps with XLA.")
 flags.DEFINE_string("xla_cache_dir", None,
                     "TensorFlow's persistent XLA compilation cache: a later run (a resumed or "
@@ -203,6 +208,10 @@ def check_settings(schedule):
         )
     if FLAGS.eval_batch_size < 1:
         raise SettingsError(f"--eval_batch_size must be >= 1, got {FLAGS.eval_batch_size}")
+    if FLAGS.steps_per_execution < 1:
+        raise SettingsError(
+            f"--steps_per_execution must be >= 1, got {FLAGS.steps_per_execution}"
+        )
     if FLAGS.keep_checkpoints < 1:
         raise SettingsError(f"--keep_checkpoints must be >= 1, got {FLAGS.keep_checkpoints}")
     if FLAGS.verbose not in (0, 1, 2):
@@ -278,6 +287,9 @@ def check_strategy():
     if FLAGS.jit_compile:
         raise SettingsError("--strategy=parameter_server runs without XLA (XLA cannot read "
                             "variables on parameter servers): add --nojit_compile")
+    if FLAGS["steps_per_execution"].present and FLAGS.steps_per_execution != 1:
+        raise SettingsError("--strategy=parameter_server dispatches training steps one at a "
+                            "time to the workers: --steps_per_execution does not apply")
 
 
 def settings_dict():
@@ -364,8 +376,14 @@ def compile_model(model, optimizer=None):
         loss=keras.losses.BinaryCrossentropy(),
         metrics=ctr_metrics(),
         jit_compile=FLAGS.jit_compile,
+        steps_per_execution=steps_per_execution(),
     )
     return model
+
+
+def steps_per_execution():
+    """--steps_per_execution, or 1 under parameter servers (steps go out one by one)."""
+    return 1 if FLAGS.strategy == "parameter_server" else FLAGS.steps_per_execution
 
 
 def format_summary(summary):

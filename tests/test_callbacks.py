@@ -276,3 +276,44 @@ def test_verbose_prints_one_line_per_flip(capsys):
     assert len(lines) == 2
     assert lines[0].startswith("step 10: prune to sparsity 0.5 (neurons kept: d0 4, d1 4) in ")
     assert lines[1].startswith("step 30: regrow to sparsity 0 (neurons kept: d0 8, d1 8) in ")
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_several_steps_per_execution_flip_on_the_schedules_step(jit_compile):
+    # 10 steps per epoch in executions of 8: every flip (10, 20, 30, 40) and
+    # every scoring window's start (7, 27) falls inside an execution.
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+
+    def run(steps_per_execution):
+        model = mlp((3, 16, 8, 1), activation="tanh")
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "binary_crossentropy",
+                      steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+        callback = agp_tf.GrowPruneCallback(
+            schedules.alternate(0.5), None, importance_batches=3, batch_size=32
+        )
+        history = model.fit(data, epochs=5, callbacks=[callback], verbose=0)
+        return model, callback, history
+
+    model, callback, history = run(8)
+    reference, expected, expected_history = run(1)
+    assert [(e.step, e.to_sparsity) for e in callback.flips] == [
+        (10, 0.5), (20, 0.0), (30, 0.5), (40, 0.0)
+    ]
+    assert callback.step == 50 and int(model.optimizer.iterations) == 50
+    assert callback.controller.last_scored_steps == 3
+    predicted = agp_tf.flops.predict_relative_training_flops(
+        callback.controller.specs, callback.schedule, 50
+    )
+    assert callback.counter.relative_change == pytest.approx(predicted - 1.0, abs=1e-12)
+    # the same training as one step per execution: every batch trained once, in order
+    for ours, theirs in zip(callback.flips, expected.flips):
+        for name in ours.scores:
+            np.testing.assert_allclose(ours.scores[name], theirs.scores[name], rtol=1e-5)
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["loss"], expected_history.history["loss"], rtol=1e-5)
+    # one trace (one XLA compilation) of the step per plan and probing, whatever the counts
+    functions = [train for train, _, _ in callback._functions.values()]
+    assert len(functions) == 3  # dense, dense with probes, sparse
+    assert all(f.one_step.experimental_get_tracing_count() == 1 for f in functions)

@@ -208,6 +208,7 @@ def train_flags():
     (["--synthetic_test_day=1"], "--synthetic_test_day"),
     (["--keep_checkpoints=0"], "--keep_checkpoints must be >= 1"),
     (["--eval_batch_size=0"], "--eval_batch_size must be >= 1"),
+    (["--steps_per_execution=0"], "--steps_per_execution must be >= 1"),
     (["--verbose=3"], "--verbose must be 0, 1 or 2"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
@@ -236,6 +237,9 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
      ["--strategy=parameter_server", "--jit_compile"], "add --nojit_compile"),
     ({"cluster": PS_CLUSTER, "task": {"type": "worker", "index": 5}},
      ["--strategy=parameter_server", "--nojit_compile"], "is not in the cluster"),
+    ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},
+     ["--strategy=parameter_server", "--nojit_compile", "--steps_per_execution=8"],
+     "--steps_per_execution does not apply"),
 ])
 def test_invalid_cluster_settings_are_named(train_flags, monkeypatch, tf_config, flags, message):
     if tf_config is None:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf import flops, importance, multi_step
+from agp_tf import flops, importance, multi_step, topology
 from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
 
 
@@ -135,7 +135,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.counter = None
         self.flips = []
         self._writer = None
-        self._functions = {}  # plan signature -> (train, test, predict) functions
+        self._functions = {}  # (plan signature, probing) -> training function
         self._signature = None
         self._step = None  # steps trained so far, counted here
         self._fit_total_steps = None  # the schedule length fixed by the first fit
@@ -204,11 +204,17 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
-        elif self.controller.train_step_changed:
-            self._rebuild_functions()
-        elif self._steps_per_call > 1 and self.model.train_function != self._execute:
-            # Keras' own multi-step function cannot stop at a flip: use ours.
-            self._install_train_function(multi_step.make_train_steps(self.model))
+        else:
+            if self.controller.train_step_changed:
+                self._rebuild_functions()
+            elif self._steps_per_call > 1 and self.model.train_function != self._execute:
+                # Keras' own multi-step function cannot stop at a flip: use ours.
+                self._install_train_function(multi_step.make_train_steps(self.model))
+            # Functions Keras traced with no plan set (an evaluation before
+            # the first fit, say) are full width already: keep them.
+            self._install_full_width_evaluation(fresh=not topology.has_no_plans(self.model))
+        if self._signature is None:  # the model's own functions: traced under these plans
+            self._signature = (self.controller.plan_signature(), self.controller.probing)
         if self.log_dir and self._writer is None and self._is_chief():
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
@@ -233,36 +239,67 @@ class GrowPruneCallback(keras.callbacks.Callback):
     # ---- per step -----------------------------------------------------------
 
     def _rebuild_functions(self, reuse=True):
-        """Points the model's train/test/predict functions at the current plans.
+        """Points the model's training function at the current plans and probes.
 
         Compact plans are static Python state, so each distinct set of plans
-        needs its own traced (XLA-compiled) functions; so do the training
-        steps that carry Taylor probes. They are kept per (plan signature,
-        probing): a run alternating dense and sparse phases of one sparsity
-        compiles each only once.
+        needs its own traced (XLA-compiled) training function; so do the
+        training steps that carry Taylor probes. They are kept per (plan
+        signature, probing): a run alternating dense and sparse phases of
+        one sparsity compiles each only once. The scoring steps (probes in)
+        run without XLA: there are `importance_batches` of them per prune,
+        and compiling them would cost more than they take. Evaluation needs
+        nothing new at a flip (`_install_full_width_evaluation`).
         """
-        model = self.model
         if reuse and self._signature is not None:
-            self._functions[self._signature] = (
-                self._train_function(), model.test_function, model.predict_function
-            )
-        previous = self._signature
+            self._functions[self._signature] = self._train_function()
         self._signature = (self.controller.plan_signature(), self.controller.probing)
         cached = self._functions.get(self._signature) if reuse else None
-        if cached is not None and cached[0] is not None:
-            train, model.test_function, model.predict_function = cached
-            self._install_train_function(train)
-        else:
-            if not reuse or previous is None or previous[0] != self._signature[0]:
-                # Evaluation does not run the probes: only plans change it.
-                model.test_function = None  # made again on first use
-                model.predict_function = None
-            if self._steps_per_call > 1:
-                self._install_train_function(multi_step.make_train_steps(model))
-            else:
-                model.make_train_function(force=True)
+        self._install_train_function(cached if cached is not None else self._make_train_function())
+        if not reuse:
+            self._install_full_width_evaluation(fresh=True)
         self.controller.needs_recompile = False
         self.controller.train_step_changed = False
+
+    def _make_train_function(self):
+        model = self.model
+        jit_compile = model.jit_compile and not self.controller.probing
+        if self._steps_per_call > 1:
+            return multi_step.make_train_steps(model, jit_compile=jit_compile)
+        compiled, model.jit_compile = model.jit_compile, jit_compile  # read when made
+        try:
+            model.make_train_function(force=True)
+        finally:
+            model.jit_compile = compiled
+        return model.train_function
+
+    def _install_full_width_evaluation(self, fresh):
+        """Evaluation and prediction run without compact plans, in every phase.
+
+        The masks make pruned neurons exactly 0 on the full-width path, so
+        its outputs are the sparse model's, and one traced (compiled) test
+        and predict function serves every phase: a flip compiles no
+        evaluation function. (A sparse phase's evaluation then costs what a
+        dense one does.) With `fresh`, the model's functions may have been
+        traced under other plans and are made again.
+        """
+        model = self.model
+        for name in ("test_function", "predict_function"):
+            function = getattr(model, name)
+            if getattr(function, "full_width", False) and not fresh:
+                continue
+            if function is None or fresh or getattr(function, "full_width", False):
+                getattr(model, f"make_{name}")(force=True)
+                function = getattr(model, name)
+            setattr(model, name, self._full_width(function))
+
+    def _full_width(self, function):
+        def full_width(iterator):
+            with topology.without_compact_plans(self.model):
+                return function(iterator)
+
+        full_width.full_width = True
+        full_width.wrapped = function
+        return full_width
 
     def _train_function(self):
         """The current plans' training function: Keras' own, or with several

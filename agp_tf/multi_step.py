@@ -24,9 +24,12 @@ import tensorflow as tf
 from agp_tf import keras_graph
 
 
-def make_one_step(model):
-    """The model's one training step on a batch (traced and jit-compiled as Keras' own)."""
+def make_one_step(model, jit_compile=None):
+    """The model's one training step on a batch (traced and jit-compiled as
+    Keras' own; `jit_compile` None: as the model is compiled)."""
     strategy = model.distribute_strategy
+    if jit_compile is None:
+        jit_compile = model.jit_compile
 
     def one_step_on_data(data):
         outputs = strategy.run(model.train_step, args=(data,))
@@ -34,14 +37,15 @@ def make_one_step(model):
 
     if model.run_eagerly:
         return one_step_on_data
-    return tf.function(one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile)
+    return tf.function(one_step_on_data, reduce_retracing=True, jit_compile=jit_compile)
 
 
-def make_train_steps(model):
+def make_train_steps(model, jit_compile=None):
     """`(iterator, steps) -> (steps_run, logs)`: up to `steps` training steps from `iterator`.
 
     Args:
         model: A compiled Keras model (TensorFlow backend).
+        jit_compile: Whether the step is XLA-compiled; None: as the model is.
 
     Returns:
         A function of a `tf.data` or distributed iterator and a step count
@@ -50,7 +54,7 @@ def make_train_steps(model):
         metrics, as `model.train_function` returns them), or None when no
         step ran.
     """
-    one_step = make_one_step(model)
+    one_step = make_one_step(model, jit_compile)
 
     def run_steps(iterator, steps):
         # Logs start as zeros of the step's output structure (the trace the

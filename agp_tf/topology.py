@@ -14,6 +14,7 @@ a link. Subclassed models have no graph to read: pass the links explicitly
 (`explicit_links`).
 """
 
+import contextlib
 import dataclasses
 
 import keras
@@ -235,7 +236,8 @@ def compact_plans(model):
 
     Returns:
         Dict layer name -> `(CompactPlan, producer)`, where `producer` is the
-        MaskedDense whose compact output the layer reads, or None.
+        MaskedDense whose compact output the layer reads, or None. The plan
+        is None for a layer with every neuron and every input kept.
     """
     layers = [layer for layer in dense_layers(model) if isinstance(layer, MaskedDense)]
     kept = {}
@@ -253,7 +255,9 @@ def compact_plans(model):
             producer = None
         kept_inputs = kept[producer.name] if producer is not None else None
         plan = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
-        plans[layer.name] = (plan, producer)
+        # A layer with nothing to skip runs the plain path, as before any
+        # prune: the functions Keras traced then stay valid (no recompile).
+        plans[layer.name] = (None if plan == CompactPlan() else plan, producer)
     return plans
 
 
@@ -268,3 +272,32 @@ def plan_signature(model):
         for layer in dense_layers(model)
         if isinstance(layer, MaskedDense)
     )
+
+
+def has_no_plans(model):
+    """Whether no MaskedDense of `model` has a compact plan (all run the masked path)."""
+    return all(
+        layer.compact_plan is None for layer in dense_layers(model) if isinstance(layer, MaskedDense)
+    )
+
+
+@contextlib.contextmanager
+def without_compact_plans(model):
+    """Every MaskedDense of `model` on the masked full-width path inside the block.
+
+    The plans are put back afterwards. A function traced inside computes the
+    same outputs as a compact one (pruned neurons are 0 by their masks) and
+    stays valid in every phase.
+    """
+    saved = [
+        (layer, layer.compact_plan, layer.compact_producer)
+        for layer in dense_layers(model)
+        if isinstance(layer, MaskedDense) and layer.compact_plan is not None
+    ]
+    for layer, _, _ in saved:
+        layer.set_compact_plan(None)
+    try:
+        yield
+    finally:
+        for layer, plan, producer in saved:
+            layer.set_compact_plan(plan, producer)

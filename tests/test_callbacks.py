@@ -314,6 +314,27 @@ def test_several_steps_per_execution_flip_on_the_schedules_step(jit_compile):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(history.history["loss"], expected_history.history["loss"], rtol=1e-5)
     # one trace (one XLA compilation) of the step per plan and probing, whatever the counts
-    functions = [train for train, _, _ in callback._functions.values()]
+    functions = list(callback._functions.values())
     assert len(functions) == 3  # dense, dense with probes, sparse
     assert all(f.one_step.experimental_get_tracing_count() == 1 for f in functions)
+
+
+def test_evaluation_is_traced_once_and_full_width_in_every_phase():
+    # Look-ahead evaluation runs before the first fit: its compiled function
+    # must survive the callback's start and every flip (no compile at a flip).
+    model = mlp((3, 8, 8, 1))
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", jit_compile=True)
+    x, y = xor_data(320)
+    data = dataset(x, y, 32)
+    model.evaluate(data, verbose=0)
+    evaluation = model.test_function
+    callback = agp_tf.GrowPruneCallback(schedules.pruning_only(0.5, start=0.6), None, batch_size=32)
+    model.fit(data, epochs=1, callbacks=[callback], verbose=0)
+    assert [e.step for e in callback.flips] == [6]
+    assert model.get_layer("d0").compact_plan is not None  # ends sparse, compact
+    assert model.test_function.wrapped is evaluation
+    # the full-width functions give the compact model's outputs
+    np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-6, atol=1e-7)
+    loss = float(keras.losses.binary_crossentropy(y[:, None], model(x)).numpy().mean())
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(loss, rel=1e-5)
+    assert model.get_layer("d0").compact_plan is not None  # plans are back after each call

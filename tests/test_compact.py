@@ -30,7 +30,7 @@ def test_outputs_that_leave_the_mlp_are_full_width():
     plans = topology.compact_plans(model)
     assert plans["a"] == (CompactPlan(4, None, False), None)
     assert plans["b"] == (CompactPlan(4, None, False), None)  # b is a model output
-    assert plans["out"] == (CompactPlan(None, None, False), None)
+    assert plans["out"] == (None, None)  # nothing to skip: the plain path
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     masked = [keras.ops.convert_to_numpy(t) for t in model(x)]
     for layer in ("a", "b", "out"):
@@ -94,3 +94,20 @@ def test_compact_and_masked_execution_train_identically(jit_compile):
     keep = compact_model.get_layer("d0").mask_numpy()
     assert np.all(compact_model.get_layer("d0").kernel.numpy()[:, ~keep] == 0.0)
     assert np.all(compact_model.get_layer("d1").kernel.numpy()[~keep, :] == 0.0)
+
+
+def test_without_compact_plans_runs_the_masked_path_and_puts_the_plans_back():
+    model = mlp((3, 8, 6, 1))
+    assert topology.has_no_plans(model)
+    model.get_layer("d0").set_mask([1, 0, 1, 1, 0, 0, 1, 1])
+    for name, (plan, producer) in topology.compact_plans(model).items():
+        model.get_layer(name).set_compact_plan(plan, producer)
+    assert not topology.has_no_plans(model)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    compact = keras.ops.convert_to_numpy(model(x))
+    with topology.without_compact_plans(model):
+        assert topology.has_no_plans(model)
+        masked = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(masked, compact, rtol=1e-6, atol=1e-7)
+    assert model.get_layer("d1").compact_plan == CompactPlan(None, 5, False)
+    assert model.get_layer("d1").compact_producer is model.get_layer("d0")

@@ -204,15 +204,12 @@ class GrowPruneCallback(keras.callbacks.Callback):
         if self.controller.needs_recompile:
             # Functions the model has may predate these plans: never reuse them.
             self._rebuild_functions(reuse=False)
-        else:
-            if self.controller.train_step_changed:
-                self._rebuild_functions()
-            elif self._steps_per_call > 1 and self.model.train_function != self._execute:
-                # Keras' own multi-step function cannot stop at a flip: use ours.
-                self._install_train_function(multi_step.make_train_steps(self.model))
-            # Functions Keras traced with no plan set (an evaluation before
-            # the first fit, say) are full width already: keep them.
-            self._install_full_width_evaluation(fresh=not topology.has_no_plans(self.model))
+        elif self.controller.train_step_changed:
+            self._rebuild_functions()
+        elif self._steps_per_call > 1 and self.model.train_function != self._execute:
+            # Keras' own multi-step function cannot stop at a flip: use ours.
+            self._install_train_function(multi_step.make_train_steps(self.model))
+        self._install_full_width_evaluation()
         if self._signature is None:  # the model's own functions: traced under these plans
             self._signature = (self.controller.plan_signature(), self.controller.probing)
         if self.log_dir and self._writer is None and self._is_chief():
@@ -255,8 +252,6 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self._signature = (self.controller.plan_signature(), self.controller.probing)
         cached = self._functions.get(self._signature) if reuse else None
         self._install_train_function(cached if cached is not None else self._make_train_function())
-        if not reuse:
-            self._install_full_width_evaluation(fresh=True)
         self.controller.needs_recompile = False
         self.controller.train_step_changed = False
 
@@ -272,22 +267,23 @@ class GrowPruneCallback(keras.callbacks.Callback):
             model.jit_compile = compiled
         return model.train_function
 
-    def _install_full_width_evaluation(self, fresh):
+    def _install_full_width_evaluation(self):
         """Evaluation and prediction run without compact plans, in every phase.
 
         The masks make pruned neurons exactly 0 on the full-width path, so
         its outputs are the sparse model's, and one traced (compiled) test
         and predict function serves every phase: a flip compiles no
         evaluation function. (A sparse phase's evaluation then costs what a
-        dense one does.) With `fresh`, the model's functions may have been
-        traced under other plans and are made again.
+        dense one does.) A function Keras made is kept when no layer has a
+        plan (it was traced full width, an evaluation before the first fit,
+        say); otherwise it is made again.
         """
         model = self.model
         for name in ("test_function", "predict_function"):
             function = getattr(model, name)
-            if getattr(function, "full_width", False) and not fresh:
+            if getattr(function, "full_width", False):
                 continue
-            if function is None or fresh or getattr(function, "full_width", False):
+            if function is None or not topology.has_no_plans(model):
                 getattr(model, f"make_{name}")(force=True)
                 function = getattr(model, name)
             setattr(model, name, self._full_width(function))

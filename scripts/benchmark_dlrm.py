@@ -2,8 +2,9 @@
 
 Trains `agp_tf.models.dlrm.build_dlrm` (embedding dim 4, bottom MLP
 13-256-128-64-4, top MLP 355-256-128-1, SGD with learning rate 0.1, BCE)
-with `model.fit` for every combination of batch size, `jit_compile` and
-embedding layout, and prints a markdown table (optionally JSON).
+with `model.fit` for every combination of batch size, `jit_compile`,
+embedding layout and `steps_per_execution`, and prints a markdown table
+(optionally JSON).
 
 Data comes from in-memory tensors (random ids and features, whole batches
 pre-built so the input pipeline costs nothing) or from preprocessed shards
@@ -72,7 +73,11 @@ flags.DEFINE_float("learning_rate", 0.1, "Learning rate.")
 flags.DEFINE_integer("steps", 200, "Timed training steps per configuration.")
 flags.DEFINE_integer("warmup_steps", 20, "Untimed steps first (tracing, XLA compilation).")
 flags.DEFINE_integer("pool_batches", 16, "Distinct in-memory batches cycled with --data=memory.")
-flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution.")
+flags.DEFINE_list(
+    "steps_per_execution", ["1", "32"],
+    "Keras steps_per_execution settings to measure: training steps per call into "
+    "TensorFlow (1 is Keras' default; scripts/train.py uses 32).",
+)
 flags.DEFINE_integer(
     "repeats", 1, "Measure every configuration this many times, interleaved, and report the "
     "median: on a shared machine other load moves single runs a lot."
@@ -179,7 +184,7 @@ def _vocab_sizes():
     return [max(1, math.ceil(n / FLAGS.vocab_divisor)) for n in CRITEO_KAGGLE_VOCAB_SIZES]
 
 
-def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
+def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile, per_call):
     from agp_tf.models import dlrm
 
     model = dlrm.build_dlrm(
@@ -196,7 +201,7 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
         optimizer=optimizers[FLAGS.optimizer](FLAGS.learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit_compile,
-        steps_per_execution=FLAGS.steps_per_execution,
+        steps_per_execution=per_call,
     )
     if FLAGS.data == "memory":
         dataset = _memory_dataset(tf, np, vocab_sizes, batch_size)
@@ -212,18 +217,18 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
             ends.append(time.perf_counter())
             cpu_ends.append(time.process_time())
 
-    executions = math.ceil((FLAGS.warmup_steps + FLAGS.steps) / FLAGS.steps_per_execution)
-    warmup_executions = max(1, math.ceil(FLAGS.warmup_steps / FLAGS.steps_per_execution))
+    executions = math.ceil((FLAGS.warmup_steps + FLAGS.steps) / per_call)
+    warmup_executions = max(1, math.ceil(FLAGS.warmup_steps / per_call))
     model.fit(
         dataset,
-        steps_per_epoch=executions * FLAGS.steps_per_execution,
+        steps_per_epoch=executions * per_call,
         epochs=1,
         verbose=0,
         shuffle=False,
         callbacks=[_StepTimes()],
     )
     timed = ends[warmup_executions - 1 :]
-    steps = (len(timed) - 1) * FLAGS.steps_per_execution
+    steps = (len(timed) - 1) * per_call
     seconds = timed[-1] - timed[0]
     cpu_seconds = cpu_ends[-1] - cpu_ends[warmup_executions - 1]
     per_execution = np.diff(np.asarray(timed))
@@ -231,10 +236,11 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
         "embedding": embedding,
         "batch_size": batch_size,
         "jit_compile": jit_compile,
+        "steps_per_execution": per_call,
         "steps": steps,
         "seconds": seconds,
         "samples_per_s": steps * batch_size / seconds,
-        "median_step_ms": float(np.median(per_execution)) * 1e3 / FLAGS.steps_per_execution,
+        "median_step_ms": float(np.median(per_execution)) * 1e3 / per_call,
         # CPU time of all this process's threads (spinning included): less
         # sensitive than wall time to other processes on a shared machine.
         "cpu_ms_per_step": cpu_seconds * 1e3 / steps,
@@ -246,13 +252,14 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile):
 
 def _markdown(results):
     lines = [
-        "| embedding | batch | jit_compile | samples/s (median) | samples/s (best) "
-        "| median ms/step | CPU ms/step |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "| embedding | batch | jit_compile | steps/execution | samples/s (median) "
+        "| samples/s (best) | median ms/step | CPU ms/step |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['embedding']} | {r['batch_size']} | {r['jit_compile']} | "
+            f"{r['steps_per_execution']} | "
             f"{r['samples_per_s']:,.0f} | {r['best_samples_per_s']:,.0f} | "
             f"{r['median_step_ms']:.2f} | {r['cpu_ms_per_step']:.2f} |"
         )
@@ -270,7 +277,8 @@ def main(argv):
             from agp_tf.data import shards  # noqa: F401
         except ImportError as e:
             raise app.UsageError(f"--data=shards needs agp_tf.data.shards: {e}")
-    if min(FLAGS.steps, FLAGS.warmup_steps, FLAGS.steps_per_execution, FLAGS.repeats) < 1:
+    per_call_settings = _ints("steps_per_execution", FLAGS.steps_per_execution)
+    if min([FLAGS.steps, FLAGS.warmup_steps, FLAGS.repeats] + per_call_settings) < 1:
         raise app.UsageError(
             "--steps, --warmup_steps, --steps_per_execution and --repeats must be >= 1."
         )
@@ -296,10 +304,11 @@ def main(argv):
 
     vocab_sizes = _vocab_sizes()
     configs = [
-        (embedding, batch_size, jit_compile)
+        (embedding, batch_size, jit_compile, per_call)
         for embedding in FLAGS.embeddings
         for batch_size in batch_sizes
         for jit_compile in jit_settings
+        for per_call in per_call_settings
     ]
     runs = {config: [] for config in configs}
     for repeat in range(FLAGS.repeats):
@@ -308,7 +317,8 @@ def main(argv):
             r = _measure(tf, np, keras, vocab_sizes, *config)
             print(
                 f"[{repeat + 1}/{FLAGS.repeats}] {config[0]:8s} batch={config[1]:5d} "
-                f"jit={config[2]!s:5s} {r['samples_per_s']:10,.0f} samples/s  "
+                f"jit={config[2]!s:5s} steps/execution={config[3]:3d} "
+                f"{r['samples_per_s']:10,.0f} samples/s  "
                 f"{r['median_step_ms']:7.2f} ms/step",
                 flush=True,
             )
@@ -347,7 +357,7 @@ def main(argv):
                 "shards_split": FLAGS.shards_split if FLAGS.data != "memory" else None,
                 "steps": FLAGS.steps,
                 "warmup_steps": FLAGS.warmup_steps,
-                "steps_per_execution": FLAGS.steps_per_execution,
+                "steps_per_execution": per_call_settings,
                 "intra_op_threads": intra,
                 "inter_op_threads": FLAGS.inter_op_threads,
                 "cpu_count": cores,

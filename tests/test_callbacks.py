@@ -328,9 +328,13 @@ def test_evaluation_is_traced_once_and_full_width_in_every_phase():
     data = dataset(x, y, 32)
     model.evaluate(data, verbose=0)
     evaluation = model.test_function
-    callback = agp_tf.GrowPruneCallback(schedules.pruning_only(0.5, start=0.6), None, batch_size=32)
-    model.fit(data, epochs=1, callbacks=[callback], verbose=0)
-    assert [e.step for e in callback.flips] == [6]
+    callback = agp_tf.GrowPruneCallback(
+        schedules.pruning_only(0.5, start=0.6), None, total_steps=20, batch_size=32
+    )
+    model.fit(data, epochs=1, callbacks=[callback], verbose=0)  # prunes at step 12
+    model.evaluate(data, verbose=0)
+    model.fit(data, initial_epoch=1, epochs=2, callbacks=[callback], verbose=0)  # starts sparse
+    assert [e.step for e in callback.flips] == [12]
     assert model.get_layer("d0").compact_plan is not None  # ends sparse, compact
     assert model.test_function.wrapped is evaluation
     # the full-width functions give the compact model's outputs

@@ -61,3 +61,25 @@ def test_input_structure_keeps_the_dict():
     model, _ = _model()
     structure = keras_graph.input_structure(model)
     assert isinstance(structure, dict) and sorted(structure) == ["a", "b"]
+
+
+def test_step_outputs_are_reduced_as_fit_reduces_them():
+    import tensorflow as tf
+
+    value = {"loss": tf.constant(0.5)}
+    reduced = keras_graph.reduce_step_outputs(value, tf.distribute.get_strategy())
+    assert float(reduced["loss"]) == 0.5
+
+
+def test_per_replica_step_outputs_become_one_value():
+    import pytest
+    import tensorflow as tf
+
+    from tests.helpers import mirrored_strategy
+
+    strategy = mirrored_strategy()
+    if strategy is None:
+        pytest.skip("needs two logical CPU devices (set up in conftest.py)")
+    per_replica = strategy.run(lambda: {"loss": tf.constant(0.25)})
+    reduced = keras_graph.reduce_step_outputs(per_replica, strategy)
+    assert isinstance(reduced["loss"], tf.Tensor) and float(reduced["loss"]) == 0.25

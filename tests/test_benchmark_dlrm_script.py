@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # a TensorFlow process and four fits: default-suite time
 def test_measures_every_configuration_and_writes_json(tmp_path):
     output = tmp_path / "dlrm.json"
     result = subprocess.run(

@@ -278,7 +278,7 @@ def test_verbose_prints_one_line_per_flip(capsys):
     assert lines[1].startswith("step 30: regrow to sparsity 0 (neurons kept: d0 8, d1 8) in ")
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_several_steps_per_execution_flip_on_the_schedules_step(jit_compile):
     # 10 steps per epoch in executions of 8: every flip (10, 20, 30, 40) and
     # every scoring window's start (7, 27) falls inside an execution.

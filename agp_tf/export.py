@@ -8,7 +8,6 @@ the model's named inputs (for DLRM: `dense_features` float32 `(batch, 13)`,
 (batch, 1)}`.
 """
 
-import contextlib
 import os
 
 import keras
@@ -16,20 +15,6 @@ import numpy as np
 import tensorflow as tf
 
 from agp_tf import keras_graph, topology
-
-
-@contextlib.contextmanager
-def _plain_execution(model):
-    """Traces the model with masks (no compact plans), whatever the phase."""
-    layers = [layer for layer in topology.dense_layers(model) if hasattr(layer, "compact_plan")]
-    saved = [layer.compact_plan for layer in layers]
-    for layer in layers:
-        layer.compact_plan = None
-    try:
-        yield
-    finally:
-        for layer, plan in zip(layers, saved):
-            layer.compact_plan = plan
 
 
 def input_signature(model):
@@ -75,7 +60,7 @@ def export_saved_model(model, path, output_name="probabilities"):
     def serve(inputs):
         return {output_name: model(inputs, training=False)}
 
-    with _plain_execution(model):
+    with topology.without_compact_plans(model):
         archive.add_endpoint(name="serve", fn=serve, input_signature=[signature])
         archive.write_out(path, verbose=False)
     return path

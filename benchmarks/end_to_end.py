@@ -17,61 +17,109 @@ from benchmarks.data import batched_dataset
 from benchmarks.models import build_compiled_dlrm, build_dlrm
 from benchmarks.progress import work_units
 from benchmarks.step_times import lookup
+from benchmarks.settings import TARGET_FLIP_OVERHEAD, TARGET_FRACTION_OF_IDEAL
 from benchmarks.timing import load_average, median, timer_class
 
-# A flip's recompilation is its first step's excess over the median of up to
-# this many steps after it.
-_STEADY_STEPS = 50
+def acting_ranges(events, scoring_steps):
+    """Per flip, the steps `(first, last)` where the schedule's work for it runs.
 
-
-def flip_costs(events, callback_s, durations, steps):
-    """One record per flip: what scoring, the callback and the recompilation cost.
-
-    `events`: the callback's `FlipEvent`s; `callback_s` and `durations`: per
-    step, the seconds in the callback (a flip's scoring and applying) and in
-    the step itself.
+    A prune scored on training steps runs its last `scoring_steps` steps with
+    the probes in (their own train function); every flip runs at its step.
     """
-    records = []
-    for index, event in enumerate(events):
-        k = event.step
-        nxt = events[index + 1].step if index + 1 < len(events) else steps
-        steady = durations[k + 1: min(nxt, k + _STEADY_STEPS + 1)]
-        reference = float(np.median(steady if steady.size else durations))
-        records.append(
-            {
-                "step": k,
-                "to_sparsity": event.to_sparsity,
-                "scoring_and_applying_s": event.seconds,
-                "callback_s": float(callback_s[k]),
-                "first_step_s": float(durations[k]),
-                "recompile_s": max(0.0, float(durations[k]) - reference),
-                "recompiled": bool(event.recompile),
-            }
+    return [
+        (e.step - scoring_steps if e.to_sparsity > e.from_sparsity else e.step, e.step)
+        for e in events
+    ]
+
+
+def sparsity_at(step, events, start_sparsity):
+    """The sparsity the run trains step `step` at."""
+    sparsity = start_sparsity
+    for event in events:
+        if event.step <= step:
+            sparsity = event.to_sparsity
+    return sparsity
+
+
+def steady_rates(calls, events, start_sparsity, ranges):
+    """Median seconds per step of calls in dense and in sparse phases, the
+    calls where the schedule acts and the run's first call (its compilation)
+    left out: `{"dense": s or None, "sparse": s or None}`."""
+    per_step = {"dense": [], "sparse": []}
+    for index, (start, steps, seconds) in enumerate(calls):
+        last = start + steps - 1
+        kinds = {sparsity_at(s, events, start_sparsity) > 0 for s in (start, last)}
+        acting = any(first <= last and start <= stop for first, stop in ranges)
+        if index and not acting and len(kinds) == 1:
+            per_step["sparse" if kinds.pop() else "dense"].append(seconds / steps)
+    return {k: float(np.median(v)) if v else None for k, v in per_step.items()}
+
+
+def flip_costs(events, calls, start_sparsity, scoring_steps):
+    """One record per flip: its scoring and applying, and every second it added.
+
+    `calls`: `(first step, steps, seconds)` of each call of the train
+    function, the callback's work at its begin included. A flip's cost is
+    the excess of the calls covering its acting steps (`acting_ranges`)
+    over the steady time of their steps: scoring and applying, tracing and
+    compiling a new plan's function, the scoring steps' extra cost and, with
+    several steps per execution, splitting a call.
+    """
+    ranges = acting_ranges(events, scoring_steps)
+    rates = steady_rates(calls, events, start_sparsity, ranges)
+    excess = [0.0] * len(events)
+    for start, steps, seconds in calls:
+        last = start + steps - 1
+        owner = next(
+            (i for i, (first, stop) in enumerate(ranges) if first <= last and start <= stop),
+            None,
         )
-    return records
+        if owner is None:
+            continue
+        steady = 0.0
+        for step in range(start, last + 1):
+            kind = "sparse" if sparsity_at(step, events, start_sparsity) > 0 else "dense"
+            steady += rates[kind] if rates[kind] is not None else rates["dense"] or 0.0
+        excess[owner] += seconds - steady
+    return [
+        {
+            "step": event.step,
+            "to_sparsity": event.to_sparsity,
+            "scoring_and_applying_s": event.seconds,
+            "excess_s": excess[index],
+            "recompiled": bool(event.recompile),
+        }
+        for index, event in enumerate(events)
+    ]
 
 
-def phase_ms_per_step(durations, start_sparsity, flips, steps):
-    """`{"dense": [...], "sparse": [...]}`: each phase's median ms/step, its first step left out.
-
-    A phase's first step holds the compilation or a flip's recompilation.
-    """
+def phase_ms_per_step(calls, events, start_sparsity, scoring_steps, steps):
+    """`{"dense": [...], "sparse": [...]}`: each phase's median ms/step over
+    its calls, those where the schedule acts and the run's first left out."""
+    ranges = acting_ranges(events, scoring_steps)
+    bounds = [0] + [e.step for e in events] + [steps]
     phase_ms = {"dense": [], "sparse": []}
-    segments = [(0, start_sparsity)] + [(f["step"], f["to_sparsity"]) for f in flips]
-    for (start, sparsity), (stop, _) in zip(segments, segments[1:] + [(steps, None)]):
-        inner = durations[start + 1: stop]
-        if inner.size:
-            phase_ms["sparse" if sparsity > 0 else "dense"].append(float(np.median(inner)) * 1e3)
+    for begin, stop in zip(bounds, bounds[1:]):
+        inner = [
+            seconds / n
+            for index, (start, n, seconds) in enumerate(calls)
+            if index and begin <= start and start + n <= stop
+            and not any(first <= start + n - 1 and start <= last for first, last in ranges)
+        ]
+        if inner:
+            kind = "sparse" if sparsity_at(begin, events, start_sparsity) > 0 else "dense"
+            phase_ms[kind].append(float(np.median(inner)) * 1e3)
     return phase_ms
 
 
 def flip_overhead(flips, wall_s):
     """The flips' one-off costs in one alternate run, and their share of its wall-clock."""
-    seconds = sum(f["callback_s"] + f["recompile_s"] for f in flips)
+    seconds = sum(f["excess_s"] for f in flips)
+    scoring = sum(f["scoring_and_applying_s"] for f in flips)
     return {
-        "scoring_and_applying_s": sum(f["scoring_and_applying_s"] for f in flips),
-        "callback_s": sum(f["callback_s"] for f in flips),
-        "recompile_s": sum(f["recompile_s"] for f in flips),
+        "scoring_and_applying_s": scoring,
+        # Tracing and compiling, the probed steps' extra cost, split calls.
+        "other_s": seconds - scoring,
         "total_s": seconds,
         "fraction_of_wall": seconds / wall_s,
     }
@@ -134,7 +182,7 @@ class EndToEndRun:
         self.kind, self.steps = kind, steps
         self.model = build_compiled_dlrm(
             settings, vocab_sizes, (settings.bottom_mlp, settings.top_mlp),
-            settings.e2e_jit_compile,
+            settings.e2e_jit_compile, settings.steps_per_execution,
         )
         self.schedule = (
             schedules.alternate(settings.sparsity, settings.phase_fraction)
@@ -153,11 +201,13 @@ class EndToEndRun:
             compact=True,
         )
         timer_cls = timer_class(keras.callbacks.Callback)
-        # Before the callback: a step's start; after it: the flip (scoring,
-        # applying, swapping functions) is done and the step itself starts.
+        # Around the callback: a call's time includes a flip the callback
+        # makes at its begin (with one step per call; with several, the
+        # callback flips inside the call).
         self.before, self.after = timer_cls(), timer_cls()
         self.train_rows = train_rows
         self.wall_s = self.cpu_s = 0.0
+        self.calls = []  # (first step, steps, seconds) of every train-function call
         self.loads = []
 
     def train(self, start, count):
@@ -179,16 +229,24 @@ class EndToEndRun:
         self.wall_s += self.after.ends[-1] - self.before.begins[first]
         self.cpu_s += self.after.cpu_ends[-1] - self.before.cpu_begins[first]
         self.loads.append(load_average()[0])
+        before, after = self.before, self.after
+        for i in range(first, len(before.begins)):
+            self.calls.append((
+                start + before.first_steps[i],
+                after.last_steps[i] - before.first_steps[i] + 1,
+                after.ends[i] - before.begins[i],
+            ))
 
     def result(self, test_batch):
         """The run's times, flips, phase step times, FLOPs and held-out quality."""
-        steps, callback = self.steps, self.callback
-        begins, after_begins, ends = (
-            np.asarray(t) for t in (self.before.begins, self.after.begins, self.after.ends)
+        steps, callback, calls = self.steps, self.callback, self.calls
+        start_sparsity = float(self.schedule(0.0))
+        scoring_steps = self.settings.importance_batches if callback.taylor_source == "training" else 0
+        flips = flip_costs(callback.flips, calls, start_sparsity, scoring_steps)
+        phase_ms = phase_ms_per_step(calls, callback.flips, start_sparsity, scoring_steps, steps)
+        rates = steady_rates(
+            calls, callback.flips, start_sparsity, acting_ranges(callback.flips, scoring_steps)
         )
-        durations = ends - after_begins  # (steps,) each step itself, flips excluded
-        flips = flip_costs(callback.flips, after_begins - begins, durations, steps)
-        phase_ms = phase_ms_per_step(durations, float(self.schedule(0.0)), flips, steps)
         # Quality on held-out rows, outside the timed chunks.
         probabilities = self.model.predict(
             test_batch.features(), batch_size=self.settings.e2e_batch_size, verbose=0
@@ -202,8 +260,11 @@ class EndToEndRun:
             "wall_s": self.wall_s,
             "cpu_s": self.cpu_s,
             "steps": steps,
-            "first_step_s": float(durations[0]),
-            "steady_ms_per_step": float(np.median(durations[1:])) * 1e3 if steps > 1 else None,
+            "steps_per_execution": self.settings.steps_per_execution,
+            "first_call_s": float(calls[0][2]),
+            "steady_ms_per_step": {
+                kind: None if rate is None else rate * 1e3 for kind, rate in rates.items()
+            },
             "phase_ms_per_step": phase_ms,
             "flips": flips,
             "measured_relative_train_flops": float(callback.counter.relative_change),
@@ -214,9 +275,10 @@ class EndToEndRun:
 
 def run(settings, vocab_sizes, stream, progress):
     """`--e2e_repeats` dense/alternate pairs, each pair's runs taking turns; their summary."""
-    batch_size = settings.e2e_batch_size
-    steps = settings.e2e_samples // batch_size
-    chunk = max(1, math.ceil(steps / settings.e2e_chunks))
+    batch_size, per_call = settings.e2e_batch_size, settings.steps_per_execution
+    steps = end_to_end_steps(settings)
+    # Chunks of whole calls, so every call runs all its steps.
+    chunk = per_call * max(1, math.ceil(steps / per_call / settings.e2e_chunks))
     train_rows = stream.day(0, settings.e2e_pool_rows)
     held_out = stream.day(1, settings.test_rows + settings.importance_batches * batch_size)
     test_batch = held_out.slice(0, settings.test_rows)
@@ -251,7 +313,12 @@ def run(settings, vocab_sizes, stream, progress):
             runs[kind].append(result)
             progress.say(
                 f"end to end {kind}: {result['wall_s']:.1f}s wall, {result['cpu_s']:.1f}s CPU, "
-                f"{result['steady_ms_per_step']:.2f} ms/step steady, "
+                "steady ms/step "
+                + ", ".join(
+                    f"{phase} {ms:.2f}"
+                    for phase, ms in result["steady_ms_per_step"].items() if ms is not None
+                )
+                + ", "
                 f"test NE {result['test']['ne']:.4f}"
             )
         del pair
@@ -270,6 +337,7 @@ def run(settings, vocab_sizes, stream, progress):
         "batch_size": batch_size,
         "jit_compile": settings.e2e_jit_compile,
         "steps": steps,
+        "steps_per_execution": per_call,
         "samples": steps * batch_size,
         "train_pool_rows": train_rows.num_rows,
         "importance_batches": settings.importance_batches,
@@ -298,6 +366,13 @@ def run(settings, vocab_sizes, stream, progress):
     }
 
 
+def end_to_end_steps(settings):
+    """Steps of each end-to-end run: `--e2e_samples` in whole batches, and
+    in whole calls of `--steps_per_execution` steps."""
+    steps = settings.e2e_samples // settings.e2e_batch_size
+    return steps // settings.steps_per_execution * settings.steps_per_execution
+
+
 def add_ideal(e2e, step_times):
     """Adds the ideal saving from the step times and what the run achieved of it."""
     key = (e2e["batch_size"], e2e["jit_compile"])
@@ -320,11 +395,11 @@ def add_ideal(e2e, step_times):
     # if step times stay as measured and the flips cost the same seconds.
     flips_s = e2e["flip_overhead"]["total_s"]
     e2e["extrapolation"] = {
-        "samples_for_85pct_of_ideal": samples_for_fraction_of_ideal(
+        "samples_for_90pct_of_ideal": samples_for_fraction_of_ideal(
             e2e["samples"], flips_s, e2e["dense_wall_s"], e2e["saving_without_flips"],
-            e2e["ideal_saving"], fraction=0.85,
+            e2e["ideal_saving"], fraction=TARGET_FRACTION_OF_IDEAL,
         ),
-        "samples_for_3pct_flip_overhead": samples_for_flip_overhead(
-            e2e["samples"], flips_s, e2e["alternate_wall_s"], overhead=0.03
+        "samples_for_1pct_flip_overhead": samples_for_flip_overhead(
+            e2e["samples"], flips_s, e2e["alternate_wall_s"], overhead=TARGET_FLIP_OVERHEAD
         ),
     }

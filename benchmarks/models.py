@@ -50,13 +50,14 @@ def build_dlrm(settings, vocab_sizes, mlps):
     )
 
 
-def build_compiled_dlrm(settings, vocab_sizes, mlps, jit_compile):
+def build_compiled_dlrm(settings, vocab_sizes, mlps, jit_compile, steps_per_execution=1):
     """`build_dlrm`, compiled with SGD and binary cross-entropy."""
     model = build_dlrm(settings, vocab_sizes, mlps)
     model.compile(
         optimizer=keras.optimizers.SGD(settings.learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -64,7 +65,9 @@ def build_compiled_dlrm(settings, vocab_sizes, mlps, jit_compile):
 def build_agp_variant(settings, variant, vocab_sizes, jit_compile, mlps):
     """A compiled Keras 3 model for `variant`, flipped to its phase."""
     widths = mlps[variant if variant in _OWN_WIDTHS else "dense"]
-    model = build_compiled_dlrm(settings, vocab_sizes, widths, jit_compile)
+    model = build_compiled_dlrm(
+        settings, vocab_sizes, widths, jit_compile, settings.steps_per_execution
+    )
     if variant in ("masked", "compact"):
         controller = GrowPruneController(
             model,

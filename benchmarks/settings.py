@@ -4,12 +4,18 @@ import dataclasses
 
 from absl import app
 
+# The end-to-end targets: the share of the ideal saving an alternate run
+# reaches, and the most its flips may cost of its wall-clock.
+TARGET_FRACTION_OF_IDEAL = 0.90
+TARGET_FLIP_OVERHEAD = 0.01
+
 VARIANTS = ("dense", "masked", "compact", "static", "floor", "tfmot")
 
 # Flags that must be at least 1, in the order they are checked.
 _AT_LEAST_ONE = (
     "steps", "warmup_steps", "repeats", "e2e_batch_size", "importance_batches", "e2e_repeats",
     "e2e_chunks", "pool_rows", "e2e_pool_rows", "test_rows", "rewarm_steps",
+    "steps_per_execution",
 )
 
 
@@ -35,6 +41,7 @@ class Settings:
     rewarm_steps: int
     repeats: int
     flip_criterion: str
+    steps_per_execution: int
     # End to end.
     e2e_samples: int
     e2e_batch_size: int
@@ -94,8 +101,12 @@ def from_flags(flag_values):
     if flag_values.e2e_samples:
         if flag_values.e2e_batch_size > flag_values.e2e_pool_rows:
             raise app.UsageError("--e2e_pool_rows must hold at least one --e2e_batch_size batch.")
-        if flag_values.e2e_samples < flag_values.e2e_batch_size:
-            raise app.UsageError("--e2e_samples must be 0 or at least one --e2e_batch_size batch.")
+        per_call = flag_values.e2e_batch_size * flag_values.steps_per_execution
+        if flag_values.e2e_samples < per_call:
+            raise app.UsageError(
+                "--e2e_samples must be 0 or at least one call's samples (--e2e_batch_size x "
+                f"--steps_per_execution = {per_call}). Received: {flag_values.e2e_samples}"
+            )
     values = {f.name: getattr(flag_values, f.name) for f in dataclasses.fields(Settings)}
     values.update(
         bottom_mlp=positive_ints("bottom_mlp", flag_values.bottom_mlp),

@@ -49,7 +49,7 @@ def measure(settings, vocab_sizes, pool, mlps, progress):
                 warmup = settings.warmup_steps if first else settings.rewarm_steps
                 result = timed_fit(
                     model, datasets[batch_size], warmup, settings.steps, timer_cls,
-                    callbacks() if callbacks else (),
+                    callbacks() if callbacks else (), settings.steps_per_execution,
                 )
             except ImportError as error:
                 if variant != "tfmot":

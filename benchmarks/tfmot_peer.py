@@ -132,6 +132,7 @@ def build_peer(settings, vocab_sizes, jit_compile, mlps):
         optimizer=tf_keras.optimizers.SGD(settings.learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit_compile,
+        steps_per_execution=settings.steps_per_execution,
     )
     return model, tf_keras, sparsity_api
 

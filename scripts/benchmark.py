@@ -36,11 +36,21 @@ Two parts, one process:
    Wall-clock includes scoring, applying the flips and the recompilation of
    the train function. Reported next to it: the ideal saving
    `sparse_fraction * (1 - t_static / t_dense)` from part 1, the achieved
-   fraction of that ideal, the flip overhead (scoring and applying from
-   `FlipEvent.seconds`, recompilation as the extra time of the first step
-   after each flip), the analytic FLOPs saving, the same savings in CPU
-   time, and the run length at which the flips' one-off costs would fall
-   within the targets on this machine.
+   fraction of that ideal (target 90%), the flip overhead (target under 1%
+   of the run), the analytic FLOPs saving, the same savings in CPU time,
+   and the run length at which the flips' one-off costs would fall within
+   the targets on this machine.
+   The flip overhead is measured per call of the train function (one step,
+   or `--steps_per_execution` of them): the calls that hold a flip or a
+   prune's scoring steps (Taylor from training steps) take longer than
+   their steps take in the steady state of their phases (the median per
+   step of the other calls), and that excess is the flips' cost: scoring
+   and applying (`FlipEvent.seconds`, shown apart), tracing and compiling a
+   new plan's function, the probed steps' extra work, split calls.
+
+Both parts run `--steps_per_execution` steps per call of the train function
+(32 by default, as `scripts/train.py`): step counts are rounded up to whole
+calls, and each end-to-end run's steps down.
 
 The defaults took about 6.5 minutes on 2 cores (longer under load).
 
@@ -57,7 +67,8 @@ all cores, inter-op = 1 by default; more inter-op threads on a small machine
 only compete for the same cores.
 
 Timing: per-step wall time is the gap between the ends of consecutive
-steps as `fit` runs them (callbacks and iterator included); samples/s is
+calls as `fit` runs them (callbacks and iterator included), divided by the
+steps per call; samples/s is
 `batch_size / median step time`. CPU time is this process's, all threads
 (spinning included), over the timed steps. Configurations are measured in
 rounds, alternating the order between rounds, and the median over rounds is
@@ -117,6 +128,11 @@ flags.DEFINE_enum(
     "flip_criterion", "magnitude", ["magnitude", "random"],
     "How the step-time part picks the kept neurons (the step time depends only on "
     "their number).",
+)
+flags.DEFINE_integer(
+    "steps_per_execution", 32,
+    "Train steps per call of the train function, in both parts (as `scripts/train.py` "
+    "runs); step counts are rounded up to whole calls, the end-to-end steps down.",
 )
 # End to end.
 flags.DEFINE_integer(

@@ -13,6 +13,8 @@ TINY = [
     "--bottom_mlp=16,8,4", "--top_mlp=16,8,1", "--max_vocab_size=100", "--pool_rows=512",
     "--batch_sizes=32", "--jit_compile=false", "--steps=3", "--warmup_steps=2",
     "--rewarm_steps=1", "--intra_op_threads=1",
+    # Calls of 5 steps: the end-to-end scoring windows (steps 8-9, 28-29) split calls.
+    "--steps_per_execution=5",
 ]
 
 
@@ -59,7 +61,7 @@ def test_step_times_are_positive_for_every_configuration(report):
 def test_end_to_end_fields(report):
     data, _ = report
     e2e = data["end_to_end"]
-    assert e2e["steps"] == 50 and e2e["samples"] == 1600
+    assert e2e["steps"] == 50 and e2e["samples"] == 1600 and e2e["steps_per_execution"] == 5
     for field in ("dense_wall_s", "alternate_wall_s", "dense_cpu_s", "alternate_cpu_s",
                   "sparse_fraction", "predicted_flops_saving", "measured_flops_saving"):
         assert e2e[field] > 0, field
@@ -74,6 +76,7 @@ def test_end_to_end_fields(report):
     (run,) = e2e["runs"]["alternate"]
     assert [flip["step"] for flip in run["flips"]] == [10, 20, 30, 40]
     assert run["phase_ms_per_step"]["sparse"] and run["phase_ms_per_step"]["dense"]
+    assert run["steady_ms_per_step"]["sparse"] > 0 and run["steady_ms_per_step"]["dense"] > 0
     assert e2e["runs"]["dense"][0]["flips"] == []
     assert e2e["taylor_source"] == "training"  # the default
 
@@ -114,9 +117,13 @@ def test_peer_row_is_skipped_with_a_note_without_the_peers_extra(tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_with_extra_pass_scores(tmp_path):
-    data, _ = _run(tmp_path, "--variants=dense", "--repeats=1", *E2E, "--taylor_source=data")
+    data, _ = _run(
+        tmp_path, "--variants=dense,static", "--repeats=1", *E2E, "--taylor_source=data",
+        "--steps_per_execution=1",
+    )
     e2e = data["end_to_end"]
-    assert e2e["taylor_source"] == "data"
+    assert e2e["taylor_source"] == "data" and e2e["steps_per_execution"] == 1
+    assert e2e["ideal_saving"] is not None
     (run,) = e2e["runs"]["alternate"]
     assert [flip["step"] for flip in run["flips"]] == [10, 20, 30, 40]
     assert e2e["predicted_flops_saving"] == pytest.approx(e2e["measured_flops_saving"])

@@ -6,7 +6,7 @@ from benchmarks import models
 
 SETTINGS = types.SimpleNamespace(
     embedding_dim=4, bottom_mlp=(16, 8, 4), top_mlp=(16, 8, 1), sparsity=0.7, seed=0,
-    learning_rate=0.1, flip_criterion="magnitude",
+    learning_rate=0.1, flip_criterion="magnitude", steps_per_execution=4,
 )
 
 
@@ -28,4 +28,5 @@ def test_compact_variant_is_built_compiled_and_flipped():
     model = models.build_agp_variant(SETTINGS, "compact", [10, 20], False, mlps)
     layer = model.get_layer("bottom_mlp_0")
     assert model.optimizer is not None
+    assert model.steps_per_execution == 4
     assert (layer.units, layer.active_units) == (16, 4)  # a mask at 0.7, not a smaller layer

@@ -14,7 +14,7 @@ DEFAULTS = dict(
     learning_rate=0.1, sparsity=0.7, max_vocab_size=100_000, pool_rows=65_536, seed=0,
     batch_sizes=["128", "2048"], jit_compile=["true", "false"], variants=list(settings.VARIANTS),
     steps=100, warmup_steps=20, rewarm_steps=5, repeats=5, flip_criterion="magnitude",
-    e2e_samples=2_000_000, e2e_batch_size=2048, e2e_jit_compile=True, phase_fraction=0.2,
+    steps_per_execution=32, e2e_samples=2_000_000, e2e_batch_size=2048, e2e_jit_compile=True, phase_fraction=0.2,
     importance_batches=16, taylor_source="training", e2e_pool_rows=262_144, test_rows=65_536,
     e2e_repeats=2, e2e_chunks=40, intra_op_threads=0, inter_op_threads=1, output_json=None,
 )
@@ -53,6 +53,9 @@ def test_parse_bool(text, value):
         ({"pool_rows": 100, "batch_sizes": ["128"]}, "must hold a whole batch of 128"),
         ({"e2e_pool_rows": 1000}, "--e2e_pool_rows must hold at least one"),
         ({"e2e_samples": 1000}, "--e2e_samples must be 0 or at least one"),
+        ({"e2e_samples": 4000, "e2e_batch_size": 128},
+         "(--e2e_batch_size x --steps_per_execution = 4096). Received: 4000"),
+        ({"steps_per_execution": 0}, "--steps_per_execution must be >= 1"),
         ({"jit_compile": ["maybe"]}, "--jit_compile entries must be true or false"),
     ],
 )

@@ -29,8 +29,12 @@ from keras import ops
 
 from agp_tf.data.features import DENSE_KEY, NUM_DENSE, SPARSE_KEY
 from agp_tf.layers import MaskedDense
+from agp_tf.models.interaction import DotInteraction
 
 EMBEDDING_KINDS = ("fused", "separate")
+# "agp_tf": `models.interaction.DotInteraction` (a gather for a gradient);
+# "keras_rs": `keras_rs.layers.DotInteraction` (a scatter). Same outputs.
+INTERACTION_KINDS = ("agp_tf", "keras_rs")
 DEFAULT_EMBEDDING = "fused"
 PAPER_BOTTOM_MLP = (256, 128, 64, 4)
 PAPER_TOP_MLP = (256, 128, 1)
@@ -511,6 +515,7 @@ def build_dlrm(
     num_dense_features=NUM_DENSE,
     name="dlrm",
     embedding_shards=1,
+    interaction="agp_tf",
 ):
     """Builds the DLRM click-through model as a Keras functional model.
 
@@ -522,7 +527,7 @@ def build_dlrm(
     Layers, by name: `bottom_mlp_<i>` and `top_mlp_<i>` (`MaskedDense`, ReLU;
     the last top layer is linear followed by a sigmoid inside the layer),
     `embedding` (`FusedEmbedding` or `SeparateEmbeddings`), `interaction`
-    (`keras_rs.layers.DotInteraction`, no self-interaction) and
+    (a `keras_rs.layers.DotInteraction`, no self-interaction) and
     `top_mlp_input` (concatenation of the bottom-MLP output and the
     interactions, in the DLRM reference order).
 
@@ -555,6 +560,9 @@ def build_dlrm(
         name: Name of the model.
         embedding_shards: Split the fused table into this many row shards
             (`FusedEmbedding(num_shards=)`), for parameter servers.
+        interaction: `"agp_tf"` (default): `models.interaction.DotInteraction`,
+            whose gradient is a gather; `"keras_rs"`: the `keras_rs` layer,
+            whose gradient is a scatter (slower on CPU). Same outputs.
 
     Returns:
         A `keras.Model` (functional).
@@ -634,7 +642,15 @@ def build_dlrm(
 
     # DotInteraction stacks its inputs in order and keeps the strict lower
     # triangle row by row, exactly the reference `interact_features` order.
-    interactions = keras_rs.layers.DotInteraction(self_interaction=False, name="interaction")(
+    if interaction not in INTERACTION_KINDS:
+        raise ValueError(
+            f"`interaction` must be one of {INTERACTION_KINDS}. Received: "
+            f"interaction={interaction!r}"
+        )
+    interaction_layer = (
+        DotInteraction if interaction == "agp_tf" else keras_rs.layers.DotInteraction
+    )
+    interactions = interaction_layer(self_interaction=False, name="interaction")(
         [x] + list(embedded)
     )  # (batch_size, (num_tables + 1) * num_tables / 2)
     z = keras.layers.Concatenate(axis=-1, name="top_mlp_input")([x, interactions])

@@ -3,8 +3,8 @@
 Trains `agp_tf.models.dlrm.build_dlrm` (embedding dim 4, bottom MLP
 13-256-128-64-4, top MLP 355-256-128-1, SGD with learning rate 0.1, BCE)
 with `model.fit` for every combination of batch size, `jit_compile`,
-embedding layout and `steps_per_execution`, and prints a markdown table
-(optionally JSON).
+embedding layout, dot interaction and `steps_per_execution`, and prints a
+markdown table (optionally JSON).
 
 Data comes from in-memory tensors (random ids and features, whole batches
 pre-built so the input pipeline costs nothing) or from preprocessed shards
@@ -47,6 +47,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("batch_sizes", ["128", "2048"], "Batch sizes to measure.")
 flags.DEFINE_list("jit_compile", ["true", "false"], "jit_compile settings to measure.")
 flags.DEFINE_list("embeddings", ["fused", "separate"], "Embedding layouts to measure.")
+flags.DEFINE_list(
+    "interactions", ["agp_tf", "keras_rs"],
+    "Dot interactions to measure (`build_dlrm(interaction=)`): agp_tf's, whose gradient is "
+    "a gather, and keras_rs', whose gradient is a scatter. Same outputs.",
+)
 flags.DEFINE_enum(
     "data", "memory", ["memory", "shards", "shards_in_memory"],
     "memory: pre-built in-memory batches of random ids; shards: "
@@ -184,7 +189,8 @@ def _vocab_sizes():
     return [max(1, math.ceil(n / FLAGS.vocab_divisor)) for n in CRITEO_KAGGLE_VOCAB_SIZES]
 
 
-def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile, per_call):
+def _measure(tf, np, keras, vocab_sizes, embedding, interaction, batch_size, jit_compile,
+             per_call):
     from agp_tf.models import dlrm
 
     model = dlrm.build_dlrm(
@@ -194,6 +200,7 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile, per
         top_mlp=_ints("top_mlp", FLAGS.top_mlp),
         embedding=embedding,
         seed=FLAGS.seed,
+        interaction=interaction,
     )
     optimizers = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
     rss_after_build = _rss_mb()
@@ -234,6 +241,7 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile, per
     per_execution = np.diff(np.asarray(timed))
     return {
         "embedding": embedding,
+        "interaction": interaction,
         "batch_size": batch_size,
         "jit_compile": jit_compile,
         "steps_per_execution": per_call,
@@ -252,13 +260,13 @@ def _measure(tf, np, keras, vocab_sizes, embedding, batch_size, jit_compile, per
 
 def _markdown(results):
     lines = [
-        "| embedding | batch | jit_compile | steps/execution | samples/s (median) "
+        "| embedding | interaction | batch | jit_compile | steps/execution | samples/s (median) "
         "| samples/s (best) | median ms/step | CPU ms/step |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['embedding']} | {r['batch_size']} | {r['jit_compile']} | "
+            f"| {r['embedding']} | {r['interaction']} | {r['batch_size']} | {r['jit_compile']} | "
             f"{r['steps_per_execution']} | "
             f"{r['samples_per_s']:,.0f} | {r['best_samples_per_s']:,.0f} | "
             f"{r['median_step_ms']:.2f} | {r['cpu_ms_per_step']:.2f} |"
@@ -291,6 +299,12 @@ def main(argv):
             raise app.UsageError(
                 f"--embeddings entries must be in {dlrm.EMBEDDING_KINDS}. Received: {embedding!r}"
             )
+    for interaction in FLAGS.interactions:
+        if interaction not in dlrm.INTERACTION_KINDS:
+            raise app.UsageError(
+                f"--interactions entries must be in {dlrm.INTERACTION_KINDS}. "
+                f"Received: {interaction!r}"
+            )
 
     import numpy as np
     import tensorflow as tf
@@ -304,8 +318,9 @@ def main(argv):
 
     vocab_sizes = _vocab_sizes()
     configs = [
-        (embedding, batch_size, jit_compile, per_call)
+        (embedding, interaction, batch_size, jit_compile, per_call)
         for embedding in FLAGS.embeddings
+        for interaction in FLAGS.interactions
         for batch_size in batch_sizes
         for jit_compile in jit_settings
         for per_call in per_call_settings
@@ -316,8 +331,8 @@ def main(argv):
             keras.backend.clear_session()
             r = _measure(tf, np, keras, vocab_sizes, *config)
             print(
-                f"[{repeat + 1}/{FLAGS.repeats}] {config[0]:8s} batch={config[1]:5d} "
-                f"jit={config[2]!s:5s} steps/execution={config[3]:3d} "
+                f"[{repeat + 1}/{FLAGS.repeats}] {config[0]:8s} {config[1]:8s} "
+                f"batch={config[2]:5d} jit={config[3]!s:5s} steps/execution={config[4]:3d} "
                 f"{r['samples_per_s']:10,.0f} samples/s  "
                 f"{r['median_step_ms']:7.2f} ms/step",
                 flush=True,

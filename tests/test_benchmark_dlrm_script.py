@@ -10,30 +10,34 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow  # a TensorFlow process and four fits: default-suite time
+@pytest.mark.slow  # a TensorFlow process and eight fits: default-suite time
 def test_measures_every_configuration_and_writes_json(tmp_path):
     output = tmp_path / "dlrm.json"
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "benchmark_dlrm.py"),
          "--batch_sizes=64", "--jit_compile=false", "--embeddings=fused",
-         "--steps_per_execution=1,4", "--steps=8", "--warmup_steps=4", "--vocab_divisor=10000",
+         "--interactions=agp_tf,keras_rs", "--steps_per_execution=1,4", "--steps=8", "--warmup_steps=4", "--vocab_divisor=10000",
          "--bottom_mlp=16,4", "--top_mlp=16,1", f"--output_json={output}"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
-    rows = [(r["batch_size"], r["jit_compile"], r["steps_per_execution"]) for r in report["results"]]
-    assert rows == [(64, False, 1), (64, False, 4)]
+    rows = [
+        (r["interaction"], r["batch_size"], r["jit_compile"], r["steps_per_execution"])
+        for r in report["results"]
+    ]
+    assert rows == [("agp_tf", 64, False, 1), ("agp_tf", 64, False, 4),
+                    ("keras_rs", 64, False, 1), ("keras_rs", 64, False, 4)]
     assert all(r["steps"] == 8 and r["samples_per_s"] > 0 for r in report["results"])
     assert report["config"]["steps_per_execution"] == [1, 4]
-    assert "| fused | 64 | False | 4 |" in result.stdout
+    assert "| fused | keras_rs | 64 | False | 4 |" in result.stdout
 
 
-def test_bad_steps_per_execution_is_refused():
+@pytest.mark.parametrize("flag", ["--steps_per_execution=0", "--interactions=dot"])
+def test_bad_flags_are_refused(flag):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "benchmark_dlrm.py"),
-         "--steps_per_execution=0"],
+        [sys.executable, os.path.join(ROOT, "scripts", "benchmark_dlrm.py"), flag],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
     assert result.returncode != 0
-    assert "--steps_per_execution" in result.stderr
+    assert flag.split("=")[0] in result.stderr

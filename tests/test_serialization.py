@@ -9,6 +9,7 @@ import agp_tf.models.dlrm  # noqa: F401  (registers the DLRM classes)
 from agp_tf.export import compact_model
 from agp_tf.metrics import LogLoss, NormalizedEntropy
 from agp_tf.models.dlrm import FusedEmbedding, SeparateEmbeddings, TableWiseUniform
+from agp_tf.models.interaction import DotInteraction
 
 IDS = np.array([[0, 1], [2, 0], [1, 4]], dtype="int32")
 X = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
@@ -38,6 +39,12 @@ def _embedding_model(layer_class):
     return build
 
 
+def _interaction_model():
+    inputs = [keras.Input((2,)) for _ in range(3)]
+    model = keras.Model(inputs, DotInteraction(self_interaction=False)(inputs))
+    return model, [X[:, :2], X[:, 1:3], X[:, 2:]]
+
+
 # Registered name -> a model holding the class (layers), or None for objects
 # checked by config below.
 MODELS = {
@@ -45,6 +52,7 @@ MODELS = {
     "agp_tf>FrozenCompactDense": _compact_model,
     "agp_tf>FusedEmbedding": _embedding_model(FusedEmbedding),
     "agp_tf>SeparateEmbeddings": _embedding_model(SeparateEmbeddings),
+    "agp_tf>DotInteraction": _interaction_model,
     "agp_tf>PhaseSchedule": None,
     "agp_tf>LogLoss": None,
     "agp_tf>NormalizedEntropy": None,

@@ -16,8 +16,8 @@ from agp_tf.metrics import ctr_metrics
 from benchmarks.data import batched_dataset
 from benchmarks.models import build_compiled_dlrm, build_dlrm
 from benchmarks.progress import work_units
-from benchmarks.step_times import lookup
 from benchmarks.settings import TARGET_FLIP_OVERHEAD, TARGET_FRACTION_OF_IDEAL
+from benchmarks.step_times import lookup
 from benchmarks.timing import load_average, median, timer_class
 
 def acting_ranges(events, scoring_steps):
@@ -30,6 +30,13 @@ def acting_ranges(events, scoring_steps):
         (e.step - scoring_steps if e.to_sparsity > e.from_sparsity else e.step, e.step)
         for e in events
     ]
+
+
+def acting_flip(start, steps, ranges):
+    """Index of the first range the call `(start, steps)` overlaps, or None."""
+    last = start + steps - 1
+    return next((i for i, (first, stop) in enumerate(ranges) if first <= last and start <= stop),
+                None)
 
 
 def sparsity_at(step, events, start_sparsity):
@@ -47,10 +54,8 @@ def steady_rates(calls, events, start_sparsity, ranges):
     left out: `{"dense": s or None, "sparse": s or None}`."""
     per_step = {"dense": [], "sparse": []}
     for index, (start, steps, seconds) in enumerate(calls):
-        last = start + steps - 1
-        kinds = {sparsity_at(s, events, start_sparsity) > 0 for s in (start, last)}
-        acting = any(first <= last and start <= stop for first, stop in ranges)
-        if index and not acting and len(kinds) == 1:
+        kinds = {sparsity_at(s, events, start_sparsity) > 0 for s in (start, start + steps - 1)}
+        if index and acting_flip(start, steps, ranges) is None and len(kinds) == 1:
             per_step["sparse" if kinds.pop() else "dense"].append(seconds / steps)
     return {k: float(np.median(v)) if v else None for k, v in per_step.items()}
 
@@ -69,15 +74,11 @@ def flip_costs(events, calls, start_sparsity, scoring_steps):
     rates = steady_rates(calls, events, start_sparsity, ranges)
     excess = [0.0] * len(events)
     for start, steps, seconds in calls:
-        last = start + steps - 1
-        owner = next(
-            (i for i, (first, stop) in enumerate(ranges) if first <= last and start <= stop),
-            None,
-        )
+        owner = acting_flip(start, steps, ranges)
         if owner is None:
             continue
         steady = 0.0
-        for step in range(start, last + 1):
+        for step in range(start, start + steps):
             kind = "sparse" if sparsity_at(step, events, start_sparsity) > 0 else "dense"
             steady += rates[kind] if rates[kind] is not None else rates["dense"] or 0.0
         excess[owner] += seconds - steady
@@ -104,7 +105,7 @@ def phase_ms_per_step(calls, events, start_sparsity, scoring_steps, steps):
             seconds / n
             for index, (start, n, seconds) in enumerate(calls)
             if index and begin <= start and start + n <= stop
-            and not any(first <= start + n - 1 and start <= last for first, last in ranges)
+            and acting_flip(start, n, ranges) is None
         ]
         if inner:
             kind = "sparse" if sparsity_at(begin, events, start_sparsity) > 0 else "dense"

@@ -527,7 +527,8 @@ def build_dlrm(
     Layers, by name: `bottom_mlp_<i>` and `top_mlp_<i>` (`MaskedDense`, ReLU;
     the last top layer is linear followed by a sigmoid inside the layer),
     `embedding` (`FusedEmbedding` or `SeparateEmbeddings`), `interaction`
-    (a `keras_rs.layers.DotInteraction`, no self-interaction) and
+    (`models.interaction.DotInteraction`, a `keras_rs` DotInteraction with a
+    cheaper gradient; no self-interaction) and
     `top_mlp_input` (concatenation of the bottom-MLP output and the
     interactions, in the DLRM reference order).
 
@@ -598,6 +599,11 @@ def build_dlrm(
         )
     if embedding not in EMBEDDING_KINDS:
         raise ValueError(f"`embedding` must be one of {EMBEDDING_KINDS}. Received: embedding={embedding!r}")
+    if interaction not in INTERACTION_KINDS:
+        raise ValueError(
+            f"`interaction` must be one of {INTERACTION_KINDS}. Received: "
+            f"interaction={interaction!r}"
+        )
     seed = _check_seed(seed)
     prunable_names = _resolve_prunable(prunable, bottom_mlp, top_mlp)
     num_mlp = len(bottom_mlp) + len(top_mlp)
@@ -642,11 +648,6 @@ def build_dlrm(
 
     # DotInteraction stacks its inputs in order and keeps the strict lower
     # triangle row by row, exactly the reference `interact_features` order.
-    if interaction not in INTERACTION_KINDS:
-        raise ValueError(
-            f"`interaction` must be one of {INTERACTION_KINDS}. Received: "
-            f"interaction={interaction!r}"
-        )
     interaction_layer = (
         DotInteraction if interaction == "agp_tf" else keras_rs.layers.DotInteraction
     )

@@ -63,7 +63,8 @@ class BatchLosses(keras.callbacks.Callback):
         self.losses.append(float(logs["loss"]))
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
+# Without XLA (about 5 s) in -m slow; test_callbacks.py trains compact phases both ways.
+@pytest.mark.parametrize("jit_compile", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_compact_and_masked_execution_train_identically(jit_compile):
     x, y = xor_data(3200, features=3)
     data = dataset(x, y, 32)  # 100 steps

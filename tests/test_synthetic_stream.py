@@ -111,6 +111,7 @@ def test_dataset_batches_match_the_arrays(stream):
 # ----- Throughput (reported, not asserted).
 
 
+@pytest.mark.slow  # about 5 s: a whole default day, for the printed figure
 def test_throughput_report(capsys):
     stream = SyntheticCriteo(seed=0)  # the default config: 500k rows a day
     stream.day(3, num_rows=1)  # calibrate the teacher, rank day 3's ids

@@ -20,7 +20,8 @@ from tests.helpers import SMALL_TRAIN_FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "train.py")
 # The XLA path (the default) is run by the text-source and recurring tests,
-# which pass --jit_compile.
+# which pass --jit_compile (both slow); in the default suite, test_dlrm.py and
+# test_compact.py train DLRM's layers under XLA in-process.
 SMALL = SMALL_TRAIN_FLAGS
 SERVE = """
 import json, sys
@@ -68,8 +69,10 @@ def test_summary_flops_match_prediction(finished_run):
         assert np.isfinite(summary["test"][name])
     assert "| training FLOPs change (measured)" in stdout
     assert "| look-ahead NE (mean over windows)" in stdout
+    assert os.path.isfile(os.path.join(run_dir, "export", "saved_model.pb"))
 
 
+@pytest.mark.slow  # about 6 s; tests/test_export.py serves an export in the default suite
 def test_export_serves_without_agp_tf_and_matches_the_model(finished_run, tmp_path):
     run_dir, _ = finished_run
     import keras
@@ -309,18 +312,28 @@ def _train_source(run_dir, data, path, *flags):
     )
 
 
-def test_text_source_trains_end_to_end(criteo_like_text, tmp_path, train_flags):
+def _stripped_text_with_a_bad_line(criteo_like_text, tmp_path):
     # As some copies are: trailing empty fields stripped, and one bad line.
     with open(criteo_like_text) as handle:
         lines = [line.rstrip("\t") for line in handle.read().splitlines()]
     lines.insert(700, "2" + lines[700][1:])  # label 2
     text = tmp_path / "stripped.txt"
     text.write_text("\n".join(lines) + "\n")
-    run_dir = str(tmp_path / "text")
+    return text
+
+
+def test_short_text_lines_are_refused_before_training(criteo_like_text, tmp_path, train_flags):
+    text = _stripped_text_with_a_bad_line(criteo_like_text, tmp_path)
     train = train_flags("--data=text", f"--data_path={text}")
     with pytest.raises(train.SettingsError, match=f"--data=text: {re.escape(str(text))}:\\d+: "
                        ".*pass pad_short_lines=True \\(--pad_short_lines\\)"):
-        train.load_source()  # before any training
+        train.load_source()
+
+
+@pytest.mark.slow  # about 19 s: a full train.py run with XLA on the text source
+def test_text_source_trains_end_to_end(criteo_like_text, tmp_path):
+    text = _stripped_text_with_a_bad_line(criteo_like_text, tmp_path)
+    run_dir = str(tmp_path / "text")
     result = _train_source(run_dir, "text", str(text), "--jit_compile", "--verbose=2", "--pad_short_lines",
                            "--skip_bad_lines", "--max_bad_fraction=0.01", "--eval_batch_size=1000")
     assert result.returncode == 0, result.stderr[-3000:]

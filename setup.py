@@ -35,7 +35,9 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     extras_require={
-        "dev": ["pytest>=8"],
+        # scripts/reproduce_paper.py's plots; dev has them for the tests.
+        "reproduce": ["matplotlib>=3.8"],
+        "dev": ["pytest>=8", "matplotlib>=3.8"],
         "peers": ["tf-keras>=2.21,<2.22", "tensorflow-model-optimization>=0.8.1"],
     },
 )

@@ -80,12 +80,45 @@ def training_flops_per_sample(specs, active_units=None):
     total = 0
     for spec in specs:
         a_out = active_units.get(spec.name, spec.units)
-        a_in = spec.input_dim
-        for name in spec.producers:
-            producer = by_name[name]
-            a_in -= producer.units - active_units.get(producer.name, producer.units)
+        a_in = _active_inputs(spec, by_name, active_units)
         forward, backward = dense_layer_flops(a_in, a_out, spec.use_bias)
         total += forward + backward
+    return total
+
+
+def _active_inputs(spec, by_name, active_units):
+    """Inputs of `spec` left when its producers have only their active units."""
+    inputs = spec.input_dim
+    for name in spec.producers:
+        producer = by_name[name]
+        inputs -= producer.units - active_units.get(producer.name, producer.units)
+    return inputs
+
+
+def active_parameters(specs, active_units=None):
+    """Weights and biases the active neurons use: the FC parameters a
+    compact model of these widths would have.
+
+    Args:
+        specs: List of `LayerSpec`.
+        active_units: Dict layer name -> active outputs; missing names (or
+            None for all) count as dense.
+
+    Example:
+
+    ```python
+    specs = [LayerSpec("a", 3, 4, prunable=True), LayerSpec("b", 4, 1, producers=("a",))]
+    active_parameters(specs)              # (3*4 + 4) + (4*1 + 1) == 21
+    active_parameters(specs, {"a": 2})    # (3*2 + 2) + (2*1 + 1) == 11
+    ```
+    """
+    active_units = active_units or {}
+    by_name = {spec.name: spec for spec in specs}
+    total = 0
+    for spec in specs:
+        outputs = active_units.get(spec.name, spec.units)
+        total += _active_inputs(spec, by_name, active_units) * outputs
+        total += outputs if spec.use_bias else 0
     return total
 
 

@@ -23,6 +23,7 @@ Run it again with the same flags after an interruption: it resumes after
 the last finished window.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -53,6 +54,9 @@ flags.DEFINE_integer("window_rows", None,
                      "50,000 for --data=synthetic; for shards and text, which window by whole "
                      "batches, the multiple of --batch_size nearest 50,000 (50,048 at 128).")
 flags.DEFINE_integer("synthetic_rows_per_day", 150_000, "Synthetic rows per day.")
+flags.DEFINE_enum("synthetic_teacher", "default", ["default", "rich"],
+                  "Synthetic stream's teacher: default, or rich (many nonlinear interaction "
+                  "heads: a model with fewer neurons fits it clearly worse).")
 flags.DEFINE_list("synthetic_train_days", ["0", "1", "2", "3", "4", "5"],
                   "Synthetic days to train on, in order.")
 flags.DEFINE_integer("synthetic_test_day", 6, "Synthetic day held out for the final test.")
@@ -296,7 +300,7 @@ def settings_dict():
     """The flags that define a run (a run dir only resumes with equal ones)."""
     names = [
         "data", "data_path", "vocabulary", "skip_bad_lines", "max_bad_fraction",
-        "pad_short_lines", "window_rows", "synthetic_rows_per_day",
+        "pad_short_lines", "window_rows", "synthetic_rows_per_day", "synthetic_teacher",
         "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
         "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
         "prune_end", "criterion", "importance_batches", "taylor_source", "growth", "compact",
@@ -310,7 +314,7 @@ def settings_dict():
 
 def make_source():
     from agp_tf.data import windows
-    from agp_tf.data.synthetic import SyntheticCriteo
+    from agp_tf.data.synthetic import TEACHERS, SyntheticCriteo
 
     if FLAGS.data == "synthetic":
         days = _int_list("synthetic_train_days")
@@ -319,6 +323,7 @@ def make_source():
             num_days=max(days + [FLAGS.synthetic_test_day]) + 1,
             rows_per_day=FLAGS.synthetic_rows_per_day,
             max_vocab_size=FLAGS.max_vocab_size or None,
+            **TEACHERS[FLAGS.synthetic_teacher],
         )
         return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, window_rows())
     if FLAGS.data == "shards":
@@ -601,6 +606,7 @@ def run():
         "dense_train_flops": counter.dense,
         "train_flops_change": counter.relative_change,
         "predicted_train_flops_change": predicted,
+        "fc_layers": [dataclasses.asdict(spec) for spec in specs],
         "flips": len(callback.flips),
         "train_seconds": sum(r.train_seconds for r in results),
         "lookahead_seconds": sum(r.eval_seconds for r in results),

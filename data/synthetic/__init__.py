@@ -53,6 +53,7 @@ from .config import (
     DEFAULT_DENSE_MISSING_RATES,
     DEFAULT_SPARSE_MISSING_RATES,
     DEFAULT_ZIPF_EXPONENTS,
+    TEACHERS,
     SyntheticCriteoConfig,
 )
 from .hashing import fmix32, fmix32_inverse, hashes_to_ids, ids_to_hashes
@@ -64,7 +65,7 @@ from .tsv import format_tsv
 __all__ = [
     "BLOCK_ROWS", "DEFAULT_DENSE_MISSING_RATES", "DEFAULT_SPARSE_MISSING_RATES",
     "DEFAULT_ZIPF_EXPONENTS", "MISSING_ID", "SyntheticBatch", "SyntheticCriteo",
-    "SyntheticCriteoConfig", "fmix32", "fmix32_inverse", "format_tsv",
+    "SyntheticCriteoConfig", "TEACHERS", "fmix32", "fmix32_inverse", "format_tsv",
     "hashes_to_ids", "head_interactions", "ids_to_hashes",
     "rotation_matrices", "sigmoid", "zipf_ranks",
 ]

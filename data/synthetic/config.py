@@ -39,6 +39,24 @@ TIME_STEPS_PER_DAY = 4
 the teacher's bias is calibrated per step."""
 
 
+TEACHERS = {
+    # The stream's default: the main job's and the tests'.
+    "default": {},
+    # Capacity matters: many strongly nonlinear interaction heads and a wide
+    # dense MLP, so a model with fewer neurons fits the clicks clearly worse
+    # (the premise of growth and pruning; measured in results/README.md).
+    "rich": {
+        "first_order_scale": 0.7,
+        "nonlinear_scale": 1.5,
+        "nonlinear_heads": 48,
+        "tanh_gain": 3.0,
+        "dense_scale": 1.0,
+        "dense_hidden": 64,
+    },
+}
+"""Named teachers: `SyntheticCriteoConfig` overrides (`train.py --synthetic_teacher`)."""
+
+
 def is_int(value):
     """Whether `value` is a Python or numpy integer (a bool is not)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -84,7 +102,13 @@ class SyntheticCriteoConfig:
             interaction term.
         nonlinear_scale: Standard deviation of its term nonlinear in
             interactions.
+        nonlinear_heads: Number of interaction heads in that term, each
+            through its own tanh: more heads, more hidden units a model
+            needs to fit it.
+        tanh_gain: Spread of each such head's tanh input, in units of the
+            head's own spread (larger: more strongly nonlinear).
         dense_scale: Standard deviation of its dense-feature MLP term.
+        dense_hidden: Hidden units of that MLP.
         latent_rotation_per_day: Steady turn (radians per day) of each
             rotation angle of the teacher's latent vectors (each field turns
             in its own planes and directions).
@@ -128,7 +152,10 @@ class SyntheticCriteoConfig:
     first_order_scale: float = 1.0
     pairwise_scale: float = 0.7
     nonlinear_scale: float = 0.5
+    nonlinear_heads: int = 3
+    tanh_gain: float = 1.5
     dense_scale: float = 0.5
+    dense_hidden: int = 16
     latent_rotation_per_day: float = 0.1
     latent_rotation_noise_per_day: float = 0.1
     popularity_drift: float = 0.5
@@ -174,6 +201,10 @@ class SyntheticCriteoConfig:
         for name in ("dense_missing_rates", "sparse_missing_rates"):
             require(all(0.0 <= r < 1.0 for r in getattr(self, name)), name, "must lie in [0, 1)")
         require(is_int(self.latent_dim) and self.latent_dim >= 1, "latent_dim", "must be >= 1")
+        for name in ("nonlinear_heads", "dense_hidden"):
+            require(is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
+                    "must be an integer >= 1")
+        require(self.tanh_gain > 0.0, "tanh_gain", "must be > 0")
         for name in (
             "first_order_scale", "pairwise_scale", "nonlinear_scale", "dense_scale",
             "latent_rotation_per_day", "latent_rotation_noise_per_day",

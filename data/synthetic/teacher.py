@@ -28,12 +28,9 @@ from .hashing import fmix32
 
 # Teacher structure: interaction heads of rank _HEAD_RANK over the 26
 # categorical fields plus one field for the dense features; head 0 enters the
-# logit linearly, the others through tanh.
-_NUM_NONLINEAR_HEADS = 3
+# logit linearly, the others (`config.nonlinear_heads`) through tanh.
 _HEAD_RANK = 4
 _FIELDS_PER_HEAD = 7
-_DENSE_HIDDEN = 16
-_TANH_GAIN = 1.5  # tanh(1.5 z / std(z)) is clearly nonlinear on typical z
 
 # Products up to these sizes (multiply-adds) stay single-threaded in OpenBLAS.
 _BLAS_SMALL_PRODUCT = 1 << 17
@@ -257,18 +254,18 @@ class Teacher:
             "bases": bases,
             "angles": np.cumsum(increments, axis=0),  # (steps, 27, k // 2)
             "first_order": rng.standard_normal((features.NUM_SPARSE, k)).astype(np.float32),
-            "projections": _sparse_projections(rng, num_fields),
+            "projections": _sparse_projections(rng, num_fields, config.nonlinear_heads),
             "head_weights": (
-                rng.choice([-1.0, 1.0], size=_NUM_NONLINEAR_HEADS)
-                * rng.uniform(0.5, 1.0, size=_NUM_NONLINEAR_HEADS)
+                rng.choice([-1.0, 1.0], size=config.nonlinear_heads)
+                * rng.uniform(0.5, 1.0, size=config.nonlinear_heads)
             ).astype(np.float32),
             "dense_in": (
-                rng.standard_normal((features.NUM_DENSE, _DENSE_HIDDEN))
+                rng.standard_normal((features.NUM_DENSE, config.dense_hidden))
                 / math.sqrt(features.NUM_DENSE)
             ).astype(np.float32),
-            "dense_in_bias": (0.5 * rng.standard_normal(_DENSE_HIDDEN)).astype(np.float32),
-            "dense_out": rng.standard_normal(_DENSE_HIDDEN).astype(np.float32),
-            "dense_latent": rng.standard_normal((_DENSE_HIDDEN, k)).astype(np.float32),
+            "dense_in_bias": (0.5 * rng.standard_normal(config.dense_hidden)).astype(np.float32),
+            "dense_out": rng.standard_normal(config.dense_hidden).astype(np.float32),
+            "dense_latent": rng.standard_normal((config.dense_hidden, k)).astype(np.float32),
         }
         # All columns' latent tables in one array: one gather per block.
         # Columns above `teacher_table_rows` ids hold two hashed tables.
@@ -392,7 +389,7 @@ class Teacher:
         first, heads, dense_term = (np.concatenate(parts, axis=-1) for parts in zip(*raw))
         # tanh sees each head in units of its spread: clearly nonlinear.
         stats["head_gain"] = (
-            _TANH_GAIN / np.maximum(heads[1:].std(axis=1), 1e-6)
+            config.tanh_gain / np.maximum(heads[1:].std(axis=1), 1e-6)
         )[:, None].astype(np.float32)
         terms = _combine_terms(first, heads, dense_term, stats)  # (4, calibration rows)
         targets = np.array(
@@ -412,14 +409,14 @@ class Teacher:
         return stats
 
 
-def _sparse_projections(rng, num_fields):
+def _sparse_projections(rng, num_fields, nonlinear_heads):
     """Head projections (num_fields, rank, heads), each head on a few fields.
 
     Each head involves `_FIELDS_PER_HEAD` random fields, so the pairwise
     signal sits in a few dozen field pairs rather than spread thinly over
     all of them, as in real logs, and a model can learn it from less data.
     """
-    num_heads = 1 + _NUM_NONLINEAR_HEADS
+    num_heads = 1 + nonlinear_heads
     projections = rng.standard_normal((num_fields, _HEAD_RANK, num_heads))
     for head in range(num_heads):
         chosen = rng.choice(num_fields, size=_FIELDS_PER_HEAD, replace=False)

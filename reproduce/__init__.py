@@ -2,7 +2,8 @@
 
 A checkout-only package for the script, like `benchmarks/`: `setup.py` does
 not install it, and the script puts the repository root on `sys.path`.
-Its modules (`experiments` and `runs` import pure parts of agp_tf, and so Keras):
+Its modules (importing them loads no TensorFlow; `runs`, `static_smaller`
+and the plots import what they need when called):
 
     experiments.py  the configurations of Table I, Table II, Fig. 5 and the
                     capacity check, as `train.py` flags; the run sizes

@@ -13,13 +13,15 @@ baseline and `alternate(0.7)` serve Table I, Table II and Fig. 6 alike.
     curves    Fig. 6: training curves of the baseline and alternate(0.7)
     premise   a statically 70%-smaller dense model: does capacity matter on
               this data at all?
+    variants  (not in the default set) alternate(0.7) with another regrowth
+              rule, criterion, scoring window or phase length: where an
+              accuracy gap comes from
 """
 
 import dataclasses
 
-from agp_tf.importance import num_kept
-
-EXPERIMENTS = ("sweep", "schemes", "capacity", "curves", "premise")
+PAPER_EXPERIMENTS = ("sweep", "schemes", "capacity", "curves", "premise")
+EXPERIMENTS = PAPER_EXPERIMENTS + ("variants",)
 SCHEME_SPARSITY = 0.7  # Table II and Fig. 6
 NEUTRAL = 0.001  # the paper's bar for neutral accuracy: |relative change| < 0.1%
 PAPER_FLOPS_CHANGE = {0.7: -0.318}  # the paper's headline: alternate(0.7) on Criteo Kaggle
@@ -131,8 +133,32 @@ def initial_capacity(capacity):
     )
 
 
+def variants(sparsity=SCHEME_SPARSITY):
+    """alternate(`sparsity`) with one train.py setting changed each."""
+    base = alternate(sparsity)
+    changes = [
+        ("growth-zero", "regrowth from zero weights (the paper's literal rule)",
+         {"growth": "zero"}),
+        ("magnitude", "magnitude scores", {"criterion": "magnitude"}),
+        ("random", "random scores (control)", {"criterion": "random"}),
+        ("importance-64", "Taylor scores over 64 batches", {"importance_batches": "64"}),
+        ("extra-pass", "Taylor scores from extra passes", {"taylor_source": "data"}),
+        ("phases-7", "7 phases of 1/7 (3 sparse, 43% of the samples)",
+         {"phase_fraction": repr(1 / 7)}),
+    ]
+    base_flags = dict(flag[2:].split("=", 1) for flag in base.flags)
+    return [
+        Configuration(f"{base.name}-{suffix}", f"{base.label}: {label}",
+                      tuple(f"--{k}={v}" for k, v in {**base_flags, **change}.items()),
+                      {**base.meta, "variant": suffix})
+        for suffix, label, change in changes
+    ]
+
+
 def static_smaller(sparsity=SCHEME_SPARSITY):
     """A dense model with the neurons a sparse phase at `sparsity` keeps."""
+    from agp_tf.importance import num_kept  # Keras: imported when needed
+
     bottom = [num_kept(units, sparsity) for units in BOTTOM_MLP[:-1]] + [BOTTOM_MLP[-1]]
     top = [num_kept(units, sparsity) for units in TOP_MLP[:-1]] + [TOP_MLP[-1]]
     s = _number(sparsity)
@@ -144,12 +170,17 @@ def static_smaller(sparsity=SCHEME_SPARSITY):
     )
 
 
-def configurations(experiments, size):
-    """The configurations `experiments` need, each once, the baseline first."""
+def check_experiments(experiments):
+    """Raises ValueError unless `experiments` is a non-empty list of known ones."""
     unknown = sorted(set(experiments) - set(EXPERIMENTS))
     if unknown or not experiments:
         raise ValueError(f"experiments must be some of {', '.join(EXPERIMENTS)}. "
                          f"Received: {', '.join(experiments) or 'none'}")
+
+
+def configurations(experiments, size):
+    """The configurations `experiments` need, each once, the baseline first."""
+    check_experiments(experiments)
     wanted = [BASELINE]
     if "sweep" in experiments:
         wanted += [alternate(s) for s in size.sweep]
@@ -161,6 +192,8 @@ def configurations(experiments, size):
         wanted += [initial_capacity(c) for c in size.capacities]
     if "premise" in experiments:
         wanted.append(static_smaller())
+    if "variants" in experiments:
+        wanted += [alternate(SCHEME_SPARSITY)] + variants()
     unique = {}
     for configuration in wanted:
         unique.setdefault(configuration.name, configuration)

@@ -14,6 +14,7 @@ TABLE_ONE_METRICS = (tables.TRAIN_ACCURACY, tables.TEST_ACCURACY, tables.FLOPS, 
 TABLE_TWO_METRICS = (tables.TEST_ACCURACY, tables.TEST_NE, tables.LOOKAHEAD_NE, tables.FLOPS,
                      tables.WALL)
 PREMISE_METRICS = (tables.TEST_NE, tables.LOOKAHEAD_NE, tables.TEST_ACCURACY)
+VARIANT_METRICS = (tables.TEST_NE, tables.LOOKAHEAD_NE, tables.WALL)
 
 
 def neutrality_verdict(change, worse_when_positive):
@@ -108,6 +109,16 @@ def build(records, size, settings):
         if len(rows) > 1:
             sections += lines + [""]
             data[key] = rows
+    headline = experiments.alternate(experiments.SCHEME_SPARSITY)
+    lines, rows = tables.metric_table(
+        "Variants of alternate(0.7), each against it (paired by seed)",
+        [headline] + experiments.variants(), groups, VARIANT_METRICS, against=headline)
+    if len(rows) > 1:
+        _, against_baseline = tables.metric_table("", [headline] + experiments.variants(), groups,
+                                                  VARIANT_METRICS)
+        sections += lines + [""]
+        data["variants"] = rows
+        data["variants_against_baseline"] = against_baseline
     noise = tables.baseline_noise(groups)
     data["baseline_test_ne_relative_std"] = noise
     data["max_flops_counter_minus_prediction"] = tables.flops_check(records)
@@ -115,7 +126,11 @@ def build(records, size, settings):
     lines = ["# Reproduction of the paper's experiments", "",
              "Written by `scripts/reproduce_paper.py` from the run records under `runs/`; "
              "do not edit by hand.", ""]
-    lines += [f"- Runs: {len(records)}; seeds per configuration: "
+    planned = settings.get("planned_runs", len(records))
+    lines += [f"- Runs: {len(records)}"
+              + (f" of the {planned} planned (a reproduction cut short)" if planned > len(records)
+                 else "")
+              + "; seeds per configuration: "
               f"{', '.join(sorted({str(len(g)) for g in groups.values()}))}; training rows per run: "
               f"{', '.join(f'{rows:,}' for rows in sorted({r['train_rows'] for r in records}))}.",
               f"- Data: `{' '.join(settings['data_flags'])}`.",

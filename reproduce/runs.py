@@ -16,8 +16,6 @@ import subprocess
 import sys
 import time
 
-from agp_tf import flops
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(REPO, "scripts", "train.py")
 RECORD = "record.json"
@@ -111,6 +109,8 @@ def make_record(summary, history, configuration, seed, data_flags, revision, com
     The curve has a point per window: its look-ahead accuracy and NE at the
     rows seen before it, and the active FC parameters when it ends.
     """
+    from agp_tf import flops  # Keras: imported when needed
+
     windows = summary["windows"]
     if len(history) != len(windows):
         raise ValueError(f"history.csv has {len(history)} windows, summary.json {len(windows)}")

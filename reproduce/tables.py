@@ -71,20 +71,23 @@ def _change_json(change):
             "significant": stats.is_significant(change)}
 
 
-def metric_table(title, configurations, groups, metrics, relative=True):
+def metric_table(title, configurations, groups, metrics, relative=True,
+                 against=experiments.BASELINE):
     """A table: a row per configuration present in `groups`, for each metric
-    its estimate and (with `relative`) its paired change against the baseline.
+    its estimate and (with `relative`) its paired change against the
+    configuration `against` (the baseline unless given).
 
     Returns:
         `(markdown, rows)`: the table as markdown lines, and its figures as
         JSON-able dicts (one per row).
     """
-    baseline = groups.get(experiments.BASELINE.name, {})
+    baseline = groups.get(against.name, {})
     header = ["configuration", "seeds"]
     for metric in metrics:
         header.append(metric.title)
         if relative:
-            header.append("relative")
+            header.append("relative" if against == experiments.BASELINE
+                          else f"vs {against.label}")
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
     rows = []
@@ -101,7 +104,7 @@ def metric_table(title, configurations, groups, metrics, relative=True):
             cells.append(format_estimate(value, metric))
             row[metric.title] = _estimate_json(value)
             if relative:
-                if configuration.name == experiments.BASELINE.name or not baseline:
+                if configuration.name == against.name or not baseline:
                     cells.append("")
                 else:
                     change = stats.paired_relative_change(values, _values(baseline, metric))

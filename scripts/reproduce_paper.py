@@ -22,13 +22,15 @@ table and plot from 14 small runs in a few minutes.
 
 An interrupted reproduction continues with `--resume`: finished runs (those
 with a `record.json`) are kept, an interrupted one resumes after its last
-finished window.
+finished window. `--report_only` writes the tables and plots from the runs
+finished so far and runs nothing.
 
 Examples:
 
     python scripts/reproduce_paper.py
     python scripts/reproduce_paper.py --quick --output_dir=/tmp/quick
     python scripts/reproduce_paper.py --resume
+    python scripts/reproduce_paper.py --report_only
     python scripts/reproduce_paper.py --experiments=schemes,premise --seeds=5
     python scripts/reproduce_paper.py --data=shards --data_path=/data/kaggle_shards \\
         --output_dir=results/kaggle
@@ -50,12 +52,16 @@ from reproduce import experiments  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", os.path.join(REPO, "results"),
                     "Where the tables, plots and runs go.")
-flags.DEFINE_list("experiments", list(experiments.EXPERIMENTS),
-                  f"Any of {', '.join(experiments.EXPERIMENTS)}.")
+flags.DEFINE_list("experiments", list(experiments.PAPER_EXPERIMENTS),
+                  f"Any of {', '.join(experiments.EXPERIMENTS)}; variants (alternate(0.7) with "
+                  "other rules, 18 more runs) is not in the default.")
 flags.DEFINE_boolean("quick", False, "Small runs and fewer configurations: a few minutes.")
 flags.DEFINE_integer("seeds", None, "Seeds per configuration (default: 3, or 2 with --quick).")
 flags.DEFINE_boolean("resume", False,
                      "Continue the reproduction in --output_dir: keep its finished runs.")
+flags.DEFINE_boolean("report_only", False,
+                     "Write the tables and plots from the finished runs in --output_dir, "
+                     "running nothing (a reproduction still under way, or cut short).")
 flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards"],
                   "The synthetic stream, or Criteo shards from scripts/preprocess.py.")
 flags.DEFINE_string("data_path", "", "--data=shards: the shards directory.")
@@ -68,7 +74,7 @@ class SettingsError(ValueError):
     """A flag or the output directory is not usable; says which and why."""
 
 
-def check(size, data_flags):
+def check(data_flags):
     """Everything that can be checked before the first run."""
     if FLAGS.seeds is not None and FLAGS.seeds < 1:
         raise SettingsError(f"--seeds must be at least 1. Received: {FLAGS.seeds}")
@@ -80,10 +86,12 @@ def check(size, data_flags):
     for root, _, files in os.walk(runs_dir):
         if "record.json" in files:
             finished.append(root)
-    if finished and not FLAGS.resume:
+    if FLAGS.report_only and not finished:
+        raise SettingsError(f"--report_only: {FLAGS.output_dir} holds no finished runs")
+    if finished and not (FLAGS.resume or FLAGS.report_only):
         raise SettingsError(f"{FLAGS.output_dir} holds {len(finished)} finished runs: pass "
                             "--resume to continue that reproduction, or another --output_dir")
-    from reproduce import runs
+    from reproduce import runs  # loads no TensorFlow
 
     for directory in finished:
         record = runs.load_record(directory)
@@ -102,16 +110,20 @@ def _remove_bulky_files(directory):
 
 
 def reproduce():
-    from reproduce import report, runs
-
     size = experiments.SIZES["quick" if FLAGS.quick else "default"]
     try:
-        configurations = experiments.configurations(FLAGS.experiments, size)
+        experiments.check_experiments(FLAGS.experiments)
         data_flags = experiments.data_flags(size, FLAGS.data, FLAGS.data_path,
                                             FLAGS.synthetic_teacher)
     except ValueError as error:
         raise SettingsError(str(error)) from None
-    check(size, data_flags)
+    check(data_flags)
+    from quiet_startup import import_tensorflow  # scripts/, beside this file
+
+    import_tensorflow()  # the records read agp_tf.flops; without start-up noise
+    from reproduce import report, runs
+
+    configurations = experiments.configurations(FLAGS.experiments, size)
     seeds = FLAGS.seeds or size.seeds
     extra = [f"--threads={FLAGS.threads}",
              "--jit_compile" if size.jit_compile else "--nojit_compile"]
@@ -124,7 +136,12 @@ def reproduce():
     for number, (configuration, seed) in enumerate(planned, 1):
         directory = runs.run_dir(FLAGS.output_dir, configuration, seed)
         record = runs.load_record(directory)
-        if record is not None:
+        if FLAGS.report_only:
+            if record is None:
+                print(f"[{number}/{len(planned)}] {configuration.label} seed {seed}: not run",
+                      flush=True)
+                continue
+        elif record is not None:
             print(f"[{number}/{len(planned)}] {configuration.label} seed {seed}: done earlier",
                   flush=True)
         else:
@@ -141,7 +158,7 @@ def reproduce():
                   f"FLOPs {record['train_flops_change']:+.1%}; about "
                   f"{left * spent / executed / 60:.0f} min left", flush=True)
         records.append(record)
-    settings = {"experiments": list(FLAGS.experiments), "seeds": seeds,
+    settings = {"experiments": list(FLAGS.experiments), "seeds": seeds, "planned_runs": len(planned),
                 "size": "quick" if FLAGS.quick else "default", "data_flags": list(data_flags),
                 "run_flags": extra, "machine": _machine()}
     markdown = report.write(FLAGS.output_dir, records, size, settings)

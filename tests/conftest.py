@@ -5,6 +5,9 @@ are capped to the machine's cores so parallel ops do not oversubscribe.
 """
 
 import os
+import sys
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,3 +24,22 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 SHARED_DATA = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data"
 )
+
+
+@pytest.fixture
+def train_flags():
+    """scripts/train.py imported in this process; yields a function that parses
+    flags (after tests.helpers.SMALL_TRAIN_FLAGS, so later ones win)."""
+    from tests.helpers import SMALL_TRAIN_FLAGS
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "scripts"))
+    import train
+
+    def parse(*flags):
+        train.FLAGS.unparse_flags()
+        train.FLAGS(["train.py", *SMALL_TRAIN_FLAGS, *flags])
+        return train
+
+    yield parse
+    train.FLAGS.unparse_flags()

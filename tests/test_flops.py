@@ -28,6 +28,13 @@ def test_model_flops_by_hand_dense_and_sparse():
     assert flops.training_flops_per_sample(SPECS, active) == 62
 
 
+def test_active_parameters_by_hand():
+    # dense: 3*4 + 4, 4*2 + 2, 2*1 + 1
+    assert flops.active_parameters(SPECS) == 16 + 10 + 3
+    # at 0.5: 3 -> 2 -> 1 -> 1: (6 + 2) + (2 + 1) + (1 + 1)
+    assert flops.active_parameters(SPECS, flops.active_units_at(SPECS, 0.5)) == 13
+
+
 def test_prediction_by_hand():
     # alternate(0.5) over 10 steps: steps 2, 3, 6, 7 sparse.
     ratio = flops.predict_relative_training_flops(SPECS, schedules.alternate(0.5), 10)

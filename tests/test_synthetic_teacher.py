@@ -60,6 +60,27 @@ def test_click_rate_near_target(stream):
     assert abs(low.labels.mean() - low.probabilities.mean()) < 0.005
 
 
+def test_rich_teacher_is_calibrated_and_more_spread(stream):
+    rich = SyntheticCriteo(seed=0, **SMALL, **synthetic.TEACHERS["rich"])
+    assert rich.config.nonlinear_heads == 48 and rich.config.dense_hidden == 64
+    default_day, rich_day = stream.day(2, num_rows=20_000), rich.day(2, num_rows=20_000)
+    # Same rows (the teacher labels them, it does not sample them), other clicks.
+    np.testing.assert_array_equal(default_day.sparse, rich_day.sparse)
+    assert abs(rich_day.labels.mean() - 0.25) < 0.02
+    assert not np.allclose(default_day.probabilities, rich_day.probabilities)
+    assert SyntheticCriteo(seed=0, **SMALL, **synthetic.TEACHERS["default"]).config == stream.config
+
+
+@pytest.mark.parametrize("name, value, rule", [
+    ("nonlinear_heads", 0, "must be an integer >= 1"),
+    ("dense_hidden", 2.5, "must be an integer >= 1"),
+    ("tanh_gain", 0.0, "must be > 0"),
+])
+def test_teacher_structure_is_validated(name, value, rule):
+    with pytest.raises(ValueError, match=f"`{name}` {rule}. Received: {name}={value!r}"):
+        synthetic.SyntheticCriteoConfig(**{name: value})
+
+
 def test_hashed_teacher_tables_for_large_vocabularies():
     # Vocabularies above `teacher_table_rows` take the bounded-memory path.
     stream = SyntheticCriteo(

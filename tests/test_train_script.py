@@ -184,21 +184,6 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     )
 
 
-@pytest.fixture
-def train_flags():
-    """scripts/train.py imported in this process; yields a function that parses flags."""
-    sys.path.insert(0, os.path.dirname(SCRIPT))
-    import train
-
-    def parse(*flags):
-        train.FLAGS.unparse_flags()
-        train.FLAGS(["train.py", *SMALL, *flags])
-        return train
-
-    yield parse
-    train.FLAGS.unparse_flags()
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--schedule=dense", "--sparsity=0.5"], "--sparsity has no effect"),
     (["--schedule=pruning_only", "--prune_end=0.8"], "--prune_end has no effect"),

@@ -51,7 +51,8 @@ def claims(groups):
                                    (tables.LOOKAHEAD_NE, True)):
         change = _change(groups, headline, metric)
         if change:
-            found.append({"claim": f"alternate(0.7) is neutral in {metric.title} (|change| < 0.1%)",
+            found.append({"claim": f"alternate(0.7) is neutral in {metric.title} "
+                                   "(change within ±0.1%)",
                           "figure": tables.format_change(change),
                           "verdict": neutrality_verdict(change, positive_worse)})
     if headline in groups:

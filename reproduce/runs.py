@@ -39,12 +39,14 @@ def train_command(configuration, seed, data_flags, directory, extra_flags=()):
 
 
 def git_revision(repo=REPO):
-    """The checkout's commit, `+modified` when tracked files differ from it;
-    `unknown` outside a git checkout."""
+    """The checkout's commit, `+modified` when tracked files outside
+    `results/` (which a reproduction writes) differ from it; `unknown`
+    outside a git checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                  ".", ":(exclude)results"],
                                  cwd=repo, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -1,6 +1,7 @@
 """reproduce.runs: a run's command line and record."""
 
 import re
+import subprocess
 import sys
 
 import pytest
@@ -58,6 +59,23 @@ def test_command_and_directory(tmp_path):
     assert runs.load_record(directory) is None
 
 
-def test_git_revision(tmp_path):
+def test_git_revision_ignores_what_a_reproduction_writes(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(\+modified)?", runs.git_revision())
     assert runs.git_revision(str(tmp_path)) == "unknown"
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "results" / "README.md").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    clean = runs.git_revision(str(tmp_path))
+    assert re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "results" / "README.md").write_text("new\n")
+    assert runs.git_revision(str(tmp_path)) == clean
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert runs.git_revision(str(tmp_path)) == clean + "+modified"

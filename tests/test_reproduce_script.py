@@ -34,6 +34,7 @@ def _write_record(output_dir, record):
     (["--data=shards"], "--data=shards needs --data_path"),
     (["--data=shards", "--data_path=/no/such/shards"], "--data_path='/no/such/shards' is not a directory"),
     (["--experiments=sweep,table9"], "experiments must be some of"),
+    (["--synthetic_rows_per_day=0"], "--synthetic_rows_per_day must be at least 1"),
 ])
 def test_bad_flags_stop_before_any_run(tmp_path, flags, message):
     result = _reproduce(f"--output_dir={tmp_path}", *flags)
@@ -70,7 +71,8 @@ def test_report_only_writes_the_tables_of_the_finished_runs(tmp_path):
 
 @pytest.mark.slow  # about 5 minutes: 16 train.py runs, then one again
 def test_quick_reproduction_writes_every_table_and_plot_and_resumes(tmp_path):
-    result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--threads=1")
+    result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--threads=1",
+                        "--synthetic_rows_per_day=3000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[16/16] static 30% width seed 1" in result.stdout
     readme = (tmp_path / "README.md").read_text()
@@ -87,9 +89,11 @@ def test_quick_reproduction_writes_every_table_and_plot_and_resumes(tmp_path):
     rerun = runs.run_dir(str(tmp_path), experiments.alternate(0.7), 1)
     before = runs.load_record(rerun)
     assert before["settings"]["synthetic_teacher"] == "rich" and before["seed"] == 1
+    assert before["train_rows"] == 3 * 3000
     assert not os.path.exists(os.path.join(rerun, "export"))  # bulky files removed
     shutil.rmtree(rerun)
-    result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--threads=1", "--resume")
+    result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--threads=1", "--resume",
+                        "--synthetic_rows_per_day=3000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("done earlier") == 15
     after = runs.load_record(rerun)
@@ -114,6 +118,10 @@ def test_shards_with_some_experiments(tmp_path):
     )
     assert preprocess.returncode == 0, preprocess.stderr[-3000:]
     output = tmp_path / "out"
+    result = _reproduce(f"--output_dir={output}", "--quick", "--experiments=premise",
+                        "--seeds=1", "--data=shards", f"--data_path={shards_dir}",
+                        "--synthetic_rows_per_day=10")
+    assert result.returncode == 2 and "with --data=synthetic" in result.stderr
     result = _reproduce(f"--output_dir={output}", "--quick", "--experiments=premise",
                         "--seeds=1", "--data=shards", f"--data_path={shards_dir}")
     assert result.returncode == 0, result.stderr[-3000:]

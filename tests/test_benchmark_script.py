@@ -39,6 +39,7 @@ def report(tmp_path_factory):
     return _run(tmp_path_factory.mktemp("bench"), "--repeats=2", *E2E)
 
 
+@pytest.mark.slow  # the shared report fixture runs the script: about 15 s
 def test_step_times_are_positive_for_every_configuration(report):
     data, _ = report
     variants = {r["variant"] for r in data["step_times"]}
@@ -58,6 +59,7 @@ def test_step_times_are_positive_for_every_configuration(report):
         assert ratios[field] > 0, field
 
 
+@pytest.mark.slow  # the shared report fixture runs the script: about 15 s
 def test_end_to_end_fields(report):
     data, _ = report
     e2e = data["end_to_end"]
@@ -81,6 +83,7 @@ def test_end_to_end_fields(report):
     assert e2e["taylor_source"] == "training"  # the default
 
 
+@pytest.mark.slow  # the shared report fixture runs the script: about 15 s
 def test_report_states_load_and_prints_the_table(report):
     data, stdout = report
     assert len(data["environment"]["loadavg_start"]) == 3

@@ -33,7 +33,10 @@ def test_measures_every_configuration_and_writes_json(tmp_path):
     assert "| fused | keras_rs | 64 | False | 4 |" in result.stdout
 
 
-@pytest.mark.parametrize("flag", ["--steps_per_execution=0", "--interactions=dot"])
+@pytest.mark.parametrize("flag", [
+    "--steps_per_execution=0",
+    pytest.param("--interactions=dot", marks=pytest.mark.slow),  # checked after TensorFlow loads: 5 s
+])
 def test_bad_flags_are_refused(flag):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "benchmark_dlrm.py"), flag],

@@ -12,6 +12,7 @@ SCRIPT = os.path.join(REPO, "scripts", "benchmark_parameter_server.py")
 LAUNCHER = os.path.join(REPO, "scripts", "launch_local_cluster.py")
 
 
+@pytest.mark.slow  # a process that loads TensorFlow: about 5 s
 def test_outside_a_cluster_it_says_how_to_start_it():
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     result = subprocess.run([sys.executable, SCRIPT], capture_output=True, text=True, env=env,

@@ -66,6 +66,11 @@ def test_report_only_writes_the_tables_of_the_finished_runs(tmp_path):
     assert "[2/16] alternate(0.7) seed 0: not run" in result.stdout
     readme = (tmp_path / "README.md").read_text()
     assert "- Runs: 2 of the 16 planned (a reproduction cut short)" in readme
+    # Another teacher is other data: refused, naming both.
+    result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--report_only",
+                        "--synthetic_teacher=default")
+    assert result.returncode == 2 and "--synthetic_teacher=rich" in result.stderr
+    assert "uses --data=synthetic --synthetic_teacher=default" in result.stderr
     assert not os.path.exists(runs.run_dir(str(tmp_path), experiments.alternate(0.7), 0))
 
 

@@ -35,10 +35,7 @@ def capacity_points(groups, capacities):
             continue
         point = {"capacity": capacity}
         for metric in (tables.FINAL_TRAIN_ACCURACY, tables.TEST_ACCURACY):
-            change = stats.paired_relative_change(
-                {s: metric.read(r) for s, r in runs.items()},
-                {s: metric.read(r) for s, r in baseline.items()})
-            point[metric.title] = change
+            point[metric.title] = tables.paired_change(runs, baseline, metric)
         points.append(point)
     return points
 

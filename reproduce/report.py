@@ -39,8 +39,7 @@ def _change(groups, name, metric, against=experiments.BASELINE.name):
     runs, base = groups.get(name), groups.get(against)
     if not runs or not base:
         return None
-    return stats.paired_relative_change({s: metric.read(r) for s, r in runs.items()},
-                                        {s: metric.read(r) for s, r in base.items()})
+    return tables.paired_change(runs, base, metric)
 
 
 def claims(groups):

@@ -45,6 +45,12 @@ def _values(runs, metric):
     return {seed: metric.read(record) for seed, record in runs.items()}
 
 
+def paired_change(runs, baseline_runs, metric):
+    """Paired relative change of `metric` between two configurations' runs
+    (dicts seed -> record)."""
+    return stats.paired_relative_change(_values(runs, metric), _values(baseline_runs, metric))
+
+
 def format_estimate(estimate, metric):
     mean = estimate.mean * metric.scale
     if math.isnan(estimate.std):
@@ -107,7 +113,7 @@ def metric_table(title, configurations, groups, metrics, relative=True,
                 if configuration.name == against.name or not baseline:
                     cells.append("")
                 else:
-                    change = stats.paired_relative_change(values, _values(baseline, metric))
+                    change = paired_change(runs, baseline, metric)
                     cells.append(format_change(change))
                     row[metric.title + " relative"] = _change_json(change)
         lines.append("| " + " | ".join(cells) + " |")

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from agp_tf import flops, importance, multi_step, topology
-from agp_tf.controller import GROWTH_MODES, FlipEvent, GrowPruneController
+from agp_tf.controller import FlipEvent, GrowPruneController, check_growth
 
 
 def describe_flip(event):
@@ -68,6 +68,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         batch_size: Optional training batch size, to report cumulative
             FLOPs in FLOPs rather than FLOPs per sample.
         growth: "zero_output" or "zero" (see `GrowPruneController`).
+        growth_scale: Scale of regrown incoming weights (see `GrowPruneController`).
         seed: Seed of random choices.
         compact: Run sparse phases compactly, multiplying only the kept
             blocks of the kernels (default). The model's train, test and
@@ -103,6 +104,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         log_dir=None,
         batch_size=None,
         growth="zero_output",
+        growth_scale=1.0,
         seed=0,
         compact=True,
         start_step=0,
@@ -118,8 +120,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.links = links
         self.verbose = bool(verbose)
         importance.check_criterion(criterion)  # fail at construction, not in fit
-        if growth not in GROWTH_MODES:
-            raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
+        check_growth(growth, growth_scale)
         self.compact = compact
         self.start_step = start_step
         self.schedule = schedule
@@ -130,6 +131,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.batch_size = batch_size
         self.growth = growth
+        self.growth_scale = growth_scale
         self.seed = seed
         self.controller = None
         self.counter = None
@@ -175,6 +177,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
                 importance_batches=self.importance_batches,
                 criterion=self.criterion,
                 growth=self.growth,
+                growth_scale=self.growth_scale,
                 seed=self.seed,
                 compact=self.compact,
                 start_step=self.start_step,

@@ -16,7 +16,9 @@ Regrowth (`growth=`):
   from the layer's kernel initializer, seeded from `(seed, step, layer)`,
   and its bias is zero. Its contribution
   to the model output starts at exactly zero (the function is unchanged at
-  growth) and it learns from there.
+  growth) and it learns from there. `growth_scale` multiplies the
+  kernel's draws: below 1, a regrown neuron starts with smaller activations, so its
+  outgoing weights grow more slowly and perturb the trained model less.
 - `"zero"`: incoming weights and bias start at zero as well. With ReLU (and
   any activation whose derivative at 0 is 0 in TensorFlow) such a neuron
   gets exactly zero gradient and never trains again; offered to reproduce
@@ -55,6 +57,18 @@ from agp_tf import flops, importance, optimizer_state, step_taylor, topology
 from agp_tf.layers import replace_neurons
 
 GROWTH_MODES = ("zero_output", "zero")
+
+
+def check_growth(growth, growth_scale):
+    """Raises ValueError unless `growth` is a mode and `growth_scale` a scale it uses."""
+    if growth not in GROWTH_MODES:
+        raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
+    if isinstance(growth_scale, bool) or not isinstance(growth_scale, (int, float)) or not (
+        0 < growth_scale <= 1
+    ):
+        raise ValueError(f"`growth_scale` must be in (0, 1]. Received: growth_scale={growth_scale!r}")
+    if growth == "zero" and growth_scale != 1:
+        raise ValueError('`growth_scale` has no effect with growth="zero" (it draws nothing)')
 TAYLOR_SOURCES = ("training", "data")
 
 logger = logging.getLogger("agp_tf")
@@ -114,6 +128,8 @@ class GrowPruneController:
         importance_batches: N, the number of mini-batches scored per prune.
         criterion: "taylor", "magnitude" or "random".
         growth: "zero_output" or "zero" (see the module docstring).
+        growth_scale: Factor in (0, 1] on the regrown incoming weights'
+            draws with `growth="zero_output"` (default 1: the initializer's scale).
         seed: Seed for random choices (growth-only start, "random"
             criterion, regrown incoming weights).
         optimizer: Optimizer whose slots are reset; defaults to
@@ -163,6 +179,7 @@ class GrowPruneController:
         importance_batches=16,
         criterion="taylor",
         growth="zero_output",
+        growth_scale=1.0,
         seed=0,
         optimizer=None,
         loss=None,
@@ -177,9 +194,9 @@ class GrowPruneController:
         self.start_step = int(start_step)
         self.schedule = schedule
         self.criterion = importance.check_criterion(criterion)
-        if growth not in GROWTH_MODES:
-            raise ValueError(f"`growth` must be one of {GROWTH_MODES}. Received: growth={growth!r}")
+        check_growth(growth, growth_scale)
         self.growth = growth
+        self.growth_scale = float(growth_scale)
         if not isinstance(importance_batches, int) or importance_batches < 1:
             raise ValueError(
                 "`importance_batches` must be a positive integer. "
@@ -619,6 +636,8 @@ class GrowPruneController:
                 rng = np.random.default_rng([self.seed, step, layer_index, weight_index])
                 draw = _seeded(initializer, int(rng.integers(2**31 - 1)))
                 fresh = keras.ops.convert_to_numpy(draw(value.shape, dtype=variable.dtype))
+                if variable is getattr(layer, "kernel", None):  # not biases, gates, ...
+                    fresh = (fresh * self.growth_scale).astype(fresh.dtype, copy=False)
             variable.assign(replace_neurons(value, ~regrown, axis, fresh))
             self._reset_slots(variable, ~regrown, axis)
         layer.mask.assign(new_keep.astype(keras.ops.convert_to_numpy(layer.mask).dtype))

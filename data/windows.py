@@ -17,7 +17,7 @@ text, parsed on the fly).
 
 import tensorflow as tf
 
-from agp_tf.data import criteo, shards
+from agp_tf.data import criteo, shards, synthetic
 
 
 def _check_positive(name, value):
@@ -41,6 +41,8 @@ class SyntheticWindows:
         test_day: Day held out for the final test.
         window_rows: Rows per window (a window never spans two days).
         rows_per_day: Rows used of each day (default: the stream's).
+        cache_dir: Optional folder where generated rows are kept and read
+            back by later sources over the same stream (`synthetic.RowCache`).
 
     Example:
 
@@ -50,8 +52,10 @@ class SyntheticWindows:
     ```
     """
 
-    def __init__(self, stream, train_days, test_day, window_rows, rows_per_day=None):
+    def __init__(self, stream, train_days, test_day, window_rows, rows_per_day=None,
+                 cache_dir=None):
         self.stream = stream
+        self._cache = synthetic.RowCache(stream, cache_dir) if cache_dir else None
         self.train_days = list(train_days)
         self.test_day = int(test_day)
         self.rows_per_day = rows_per_day or stream.rows_per_day
@@ -71,9 +75,14 @@ class SyntheticWindows:
         self.window_rows = [stop - start for _, start, stop in self._spans]
         self.vocab_sizes = list(stream.vocab_sizes)
 
+    def _rows(self, day, start, stop):
+        if self._cache:
+            return self._cache.rows(day, start, stop)
+        batch = self.stream.rows(day, start, stop)
+        return batch.features(), batch.labels
+
     @staticmethod
-    def _dataset(batch, batch_size):
-        data = (batch.features(), batch.labels)
+    def _dataset(data, batch_size):
         return tf.data.Dataset.from_tensor_slices(data).batch(batch_size).prefetch(2)
 
     def describe(self, index):
@@ -82,10 +91,10 @@ class SyntheticWindows:
 
     def window(self, index, batch_size):
         day, start, stop = self._spans[index]
-        return self._dataset(self.stream.rows(day, start, stop), batch_size)
+        return self._dataset(self._rows(day, start, stop), batch_size)
 
     def test(self, batch_size):
-        return self._dataset(self.stream.day(self.test_day, self.rows_per_day), batch_size)
+        return self._dataset(self._rows(self.test_day, 0, self.rows_per_day), batch_size)
 
 
 class _RowRangeWindows:

@@ -60,6 +60,9 @@ flags.DEFINE_enum("synthetic_teacher", "default", ["default", "rich"],
 flags.DEFINE_list("synthetic_train_days", ["0", "1", "2", "3", "4", "5"],
                   "Synthetic days to train on, in order.")
 flags.DEFINE_integer("synthetic_test_day", 6, "Synthetic day held out for the final test.")
+flags.DEFINE_string("synthetic_cache_dir", None,
+                    "Folder that keeps generated synthetic rows: later runs of the same stream "
+                    "(seed, size, teacher) read the same bits back instead of generating them.")
 flags.DEFINE_integer("max_vocab_size", 100_000,
                      "Cap on each synthetic vocabulary (0: Criteo Kaggle's full sizes).")
 # Model
@@ -79,6 +82,9 @@ flags.DEFINE_enum("taylor_source", "training", ["training", "data"],
                   "Taylor scores from the last --importance_batches training steps before each "
                   "prune (no extra passes), or from extra passes over the window's first batches.")
 flags.DEFINE_enum("growth", "zero_output", ["zero_output", "zero"], "How regrown neurons start.")
+flags.DEFINE_float("growth_scale", 1.0,
+                   "Factor in (0, 1] on regrown neurons' freshly drawn incoming weights "
+                   "(--growth=zero_output).")
 flags.DEFINE_bool("compact", True, "Run sparse phases on the kept neurons only.")
 # Optimization
 flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adagrad", "adam"], "Optimizer.")
@@ -109,6 +115,8 @@ flags.DEFINE_integer("threads", 0, "Intra-op threads (0: all cores).")
 flags.DEFINE_integer("seed", 0, "Seed of the data stream, model initialization and choices.")
 # Outputs
 flags.DEFINE_string("run_dir", "runs/default", "Checkpoints, state, history and TensorBoard logs.")
+flags.DEFINE_bool("export", True, "Write the SavedModel export of the final model (--noexport: "
+                  "skip it, e.g. for experiments that only need the summary).")
 flags.DEFINE_string("export_dir", None, "SavedModel export (default: <run_dir>/export).")
 flags.DEFINE_bool("compact_export", False,
                   "Export a model that ends sparse with physically smaller kernels.")
@@ -195,6 +203,8 @@ def check_settings(schedule):
         raise SettingsError(f"--data={FLAGS.data} needs --data_path")
     if FLAGS.data == "synthetic" and FLAGS.data_path:
         raise SettingsError("--data_path is only read with --data=shards or --data=text")
+    if FLAGS.data != "synthetic" and FLAGS.synthetic_cache_dir:
+        raise SettingsError("--synthetic_cache_dir is only read with --data=synthetic")
     for name in ("vocabulary", "skip_bad_lines", "max_bad_fraction", "pad_short_lines"):
         if FLAGS.data != "text" and FLAGS[name].present:
             raise SettingsError(f"--{name} is only read with --data=text")
@@ -220,6 +230,10 @@ def check_settings(schedule):
         raise SettingsError(f"--keep_checkpoints must be >= 1, got {FLAGS.keep_checkpoints}")
     if FLAGS.verbose not in (0, 1, 2):
         raise SettingsError(f"--verbose must be 0, 1 or 2, got {FLAGS.verbose}")
+    if not 0 < FLAGS.growth_scale <= 1:
+        raise SettingsError(f"--growth_scale must be in (0, 1], got {FLAGS.growth_scale}")
+    if FLAGS.growth == "zero" and FLAGS.growth_scale != 1:
+        raise SettingsError("--growth_scale has no effect with --growth=zero (it draws nothing)")
     if FLAGS.learning_rate <= 0:
         raise SettingsError(f"--learning_rate must be > 0, got {FLAGS.learning_rate}")
     if FLAGS.resume_from and not os.path.exists(FLAGS.resume_from):
@@ -303,7 +317,8 @@ def settings_dict():
         "pad_short_lines", "window_rows", "synthetic_rows_per_day", "synthetic_teacher",
         "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
         "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
-        "prune_end", "criterion", "importance_batches", "taylor_source", "growth", "compact",
+        "prune_end", "criterion", "importance_batches", "taylor_source", "growth",
+        "growth_scale", "compact",
         "optimizer", "learning_rate", "batch_size", "jit_compile", "strategy", "seed",
         "resume_from",
     ]
@@ -325,7 +340,8 @@ def make_source():
             max_vocab_size=FLAGS.max_vocab_size or None,
             **TEACHERS[FLAGS.synthetic_teacher],
         )
-        return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, window_rows())
+        return windows.SyntheticWindows(stream, days, FLAGS.synthetic_test_day, window_rows(),
+                                        cache_dir=FLAGS.synthetic_cache_dir)
     if FLAGS.data == "shards":
         return windows.ShardWindows(FLAGS.data_path[0], window_rows(), FLAGS.batch_size)
     return windows.TextWindows(
@@ -420,7 +436,7 @@ def format_summary(summary):
         ("other wall-clock (start-up, data, test, export)", f"{summary['other_seconds']:.1f} s"),
         ("total wall-clock", f"{summary['total_seconds']:.1f} s"),
         ("TensorBoard logs", summary["tensorboard"]),
-        ("SavedModel export", summary["export_dir"]),
+        ("SavedModel export", summary["export_dir"] or "none (--noexport)"),
         ("final .keras model", summary["final_model"]),
     ]
     width = max(len(name) for name, _ in rows)
@@ -443,10 +459,13 @@ def _check_writable(folder, flag):
 
 def check_outputs_and_test_data(source, export_dir, writable=True):
     """What would otherwise fail only after training: outputs writable, test data readable."""
+    if FLAGS.synthetic_cache_dir:  # the test split below is the first rows it keeps
+        _check_writable(FLAGS.synthetic_cache_dir, "--synthetic_cache_dir")
     if writable:
         _check_writable(FLAGS.run_dir, "--run_dir")
-        # The export goes into a fresh folder at the end: its parent must take it.
-        _check_writable(os.path.dirname(os.path.abspath(export_dir)), "--export_dir")
+        if FLAGS.export:
+            # The export goes into a fresh folder at the end: its parent must take it.
+            _check_writable(os.path.dirname(os.path.abspath(export_dir)), "--export_dir")
     try:
         next(iter(source.test(FLAGS.eval_batch_size)))
     except StopIteration:
@@ -530,6 +549,7 @@ def run():
         log_dir=os.path.join(log_dir, "agp"),
         batch_size=FLAGS.batch_size,
         growth=FLAGS.growth,
+        growth_scale=FLAGS.growth_scale,
         seed=FLAGS.seed,
         compact=FLAGS.compact,
         verbose=FLAGS.verbose > 0,
@@ -582,12 +602,13 @@ def run():
         print(f"{multi_worker.task_of(strategy)}: done; the chief writes the outputs", flush=True)
         return None
     model.save(final_model_path)
-    if os.path.isdir(export_dir):
-        shutil.rmtree(export_dir)
-    # Exported from a copy on this machine, outside the cluster's variables.
-    local = keras.models.load_model(final_model_path) if distributed else model
-    exported = compact_model(local) if FLAGS.compact_export else local
-    export_saved_model(exported, export_dir)
+    if FLAGS.export:
+        if os.path.isdir(export_dir):
+            shutil.rmtree(export_dir)
+        # Exported from a copy on this machine, outside the cluster's variables.
+        local = keras.models.load_model(final_model_path) if distributed else model
+        exported = compact_model(local) if FLAGS.compact_export else local
+        export_saved_model(exported, export_dir)
 
     counter = callback.counter
     specs = flops.layer_specs(model)
@@ -614,7 +635,7 @@ def run():
         "total_seconds": time.perf_counter() - started,
         "resumed_after_windows": resumed_at,
         "tensorboard": log_dir,
-        "export_dir": export_dir,
+        "export_dir": export_dir if FLAGS.export else None,
         "final_model": final_model_path,
         "baseline_run": FLAGS.baseline_run,
     }

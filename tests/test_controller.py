@@ -282,3 +282,40 @@ def test_a_custom_layer_cannot_score_from_training_steps_and_says_so():
     model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
     with pytest.raises(ValueError, match=r"\['scaled'\] cannot score neurons from the training"):
         GrowPruneController(model, schedules.alternate(0.5), total_steps=10)
+
+
+def test_growth_scale_shrinks_the_regrown_draws_only():
+    def regrow(growth_scale):
+        model = mlp((3, 16, 8, 1), seed=0)
+        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+        controller = GrowPruneController(
+            model, schedules.dsd(0.5, 0.2, 0.4), total_steps=10, criterion="magnitude",
+            growth_scale=growth_scale,
+        )
+        controller.on_step_begin(step=2)
+        layer = model.get_layer("d0")
+        pruned, kept = ~layer.mask_numpy(), layer.kernel.numpy()[:, layer.mask_numpy()]
+        controller.on_step_begin(step=4)
+        return layer.kernel.numpy()[:, pruned], layer.kernel.numpy()[:, ~pruned], kept
+
+    full, _, _ = regrow(1.0)
+    small, untouched, kept = regrow(0.1)
+    np.testing.assert_allclose(small, 0.1 * full, rtol=1e-6)
+    np.testing.assert_array_equal(untouched, kept)  # the kept neurons are not rescaled
+
+
+@pytest.mark.parametrize("growth, growth_scale, message", [
+    ("zero_output", 0.0, r"growth_scale=0\.0"),
+    ("zero_output", 1.5, r"growth_scale=1\.5"),
+    ("zero_output", True, "growth_scale=True"),
+    ("zero", 0.5, 'no effect with growth="zero"'),
+    ("random", 1.0, "growth='random'"),
+])
+def test_growth_settings_are_checked(growth, growth_scale, message):
+    model = mlp((3, 8, 1))
+    with pytest.raises(ValueError, match=message):
+        GrowPruneController(model, schedules.alternate(0.5), total_steps=10, criterion="magnitude",
+                            growth=growth, growth_scale=growth_scale)
+    with pytest.raises(ValueError, match=message):
+        agp_tf.GrowPruneCallback(schedules.alternate(0.5), None, growth=growth,
+                                 growth_scale=growth_scale)

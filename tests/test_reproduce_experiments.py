@@ -17,7 +17,7 @@ def test_every_experiment_needs_each_configuration_once_baseline_first():
     quick = experiments.configurations(experiments.PAPER_EXPERIMENTS, SIZES["quick"])
     assert len(experiments.plan(quick, SIZES["quick"].seeds)) == 16
     with_variants = experiments.configurations(experiments.EXPERIMENTS, SIZES["default"])
-    assert len(with_variants) == 23 + 6
+    assert len(with_variants) == 23 + 8
 
 
 def test_variants_change_one_setting_each():
@@ -81,4 +81,4 @@ def test_every_run_is_a_valid_train_py_command(train_flags):
     for configuration in experiments.configurations(experiments.EXPERIMENTS, size):
         train = train_flags(*data, *configuration.flags)
         train.check_flags()  # raises train.SettingsError on a bad combination
-    assert size.train_rows == 360_000
+    assert size.train_rows == 600_000

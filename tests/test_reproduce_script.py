@@ -95,7 +95,11 @@ def test_quick_reproduction_writes_every_table_and_plot_and_resumes(tmp_path):
     before = runs.load_record(rerun)
     assert before["settings"]["synthetic_teacher"] == "rich" and before["seed"] == 1
     assert before["train_rows"] == 3 * 3000
-    assert not os.path.exists(os.path.join(rerun, "export"))  # bulky files removed
+    assert "--noexport" in before["command"] and not os.path.exists(os.path.join(rerun, "export"))
+    # Its rows were read from the rows cache (seed 1's first run wrote them),
+    # which is gone now that every run is done; the rerun generates them again.
+    assert f"--synthetic_cache_dir={tmp_path / 'cache' / 'rows'}" in before["command"]
+    assert not os.path.exists(tmp_path / "cache") and "Removed the rows and XLA" in result.stdout
     shutil.rmtree(rerun)
     result = _reproduce(f"--output_dir={tmp_path}", "--quick", "--threads=1", "--resume",
                         "--synthetic_rows_per_day=3000")

@@ -191,6 +191,8 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     (["--data=shards"], "--data=shards needs --data_path"),
     (["--data_path=/some/where"], "--data_path is only read with"),
     (["--pad_short_lines"], "--pad_short_lines is only read with --data=text"),
+    (["--data=shards", "--data_path=x", "--synthetic_cache_dir=c"],
+     "--synthetic_cache_dir is only read with --data=synthetic"),
     (["--data=text", "--data_path=x", "--window_rows=100"], "multiple of --batch_size"),
     (["--compact_export"], "ends dense"),
     (["--synthetic_test_day=1"], "--synthetic_test_day"),
@@ -199,6 +201,8 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     (["--steps_per_execution=0"], "--steps_per_execution must be >= 1"),
     (["--verbose=3"], "--verbose must be 0, 1 or 2"),
     (["--learning_rate=0"], "--learning_rate must be > 0"),
+    (["--growth_scale=0"], "--growth_scale must be in (0, 1], got 0.0"),
+    (["--growth=zero", "--growth_scale=0.5"], "--growth_scale has no effect with --growth=zero"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
     (["--importance_batches=100", "--taylor_source=data"], "exceeds --window_rows"),
 ])
@@ -247,6 +251,25 @@ def test_invalid_settings_fail_before_training_with_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("train.py: error")]
     assert len(lines) == 1 and "--export_dir: cannot write" in lines[0], result.stderr[-1000:]
     assert not os.path.exists(tmp_path / "bad" / "state.json")
+
+
+def test_noexport_row_cache_and_growth_scale_end_to_end(finished_run, tmp_path):
+    run_dir, cache = tmp_path / "cached", tmp_path / "rows"
+    result = _train(str(run_dir), "--noexport", f"--synthetic_cache_dir={cache}",
+                    "--growth_scale=0.5")
+    summary, fresh = _summary(run_dir), _summary(finished_run[0])
+    assert summary["export_dir"] is None and not os.path.exists(run_dir / "export")
+    assert "none (--noexport)" in result.stdout
+    # Every window and the test day were kept; the rows are the stream's own, so
+    # the look-ahead before the first regrowth (at 40%) equals the uncached run's.
+    (stream_dir,) = os.listdir(cache)
+    assert len(os.listdir(cache / stream_dir)) == len(fresh["windows"]) + 1
+    for cached_window, fresh_window in zip(summary["windows"][:3], fresh["windows"][:3]):
+        assert cached_window["ne"] == pytest.approx(fresh_window["ne"], rel=1e-6)
+    # Half-scale regrowth trains another model from there.
+    assert summary["settings"]["growth_scale"] == 0.5
+    assert summary["test"]["ne"] != pytest.approx(fresh["test"]["ne"], rel=1e-6)
+    assert summary["train_flops"] == fresh["train_flops"]
 
 
 def test_a_finished_run_run_again_prints_its_summary(finished_run, tmp_path):

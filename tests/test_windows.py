@@ -83,3 +83,17 @@ def test_text_windows_seek_and_read_each_row_about_once(tmp_path, skip_bad_lines
     if skip_bad_lines:  # every row read is parsed
         assert source.read_stats.rows <= train_rows + 500 + reads * 100
     # Reading from the start each time (skip/take) would read ~5x the file.
+
+
+def test_synthetic_windows_read_the_same_rows_through_a_cache(tmp_path):
+    stream = _stream()
+    cached = SyntheticWindows(stream, [0, 1], test_day=2, window_rows=400, cache_dir=tmp_path)
+    for read in range(2):  # generated, then read back
+        features, labels = _concat(cached.window(4, batch_size=64))
+        expected = stream.rows(1, 400, 800)
+        np.testing.assert_array_equal(labels, expected.labels)
+        np.testing.assert_array_equal(features[DENSE_KEY], expected.dense)
+        test_features, test_labels = _concat(cached.test(batch_size=128))
+        np.testing.assert_array_equal(test_labels, stream.day(2).labels)
+        np.testing.assert_array_equal(test_features[SPARSE_KEY], stream.day(2).sparse)
+    assert len(os.listdir(os.path.join(tmp_path, os.listdir(tmp_path)[0]))) == 2

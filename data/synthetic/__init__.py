@@ -36,7 +36,8 @@ Modules, one concept each:
   calibration;
 - `hashing`: the id <-> raw hash bijection of each column;
 - `tsv`: the raw Criteo Kaggle text;
-- `seeds`: the independent random streams of the seed.
+- `seeds`: the independent random streams of the seed;
+- `cache`: `RowCache`, generated rows kept on disk for later runs.
 
 Example:
 
@@ -49,6 +50,7 @@ batch = stream.day(0)   # a SyntheticBatch
 """
 
 from .batch import MISSING_ID, SyntheticBatch
+from .cache import RowCache, stream_key
 from .config import (
     DEFAULT_DENSE_MISSING_RATES,
     DEFAULT_SPARSE_MISSING_RATES,
@@ -64,8 +66,8 @@ from .tsv import format_tsv
 
 __all__ = [
     "BLOCK_ROWS", "DEFAULT_DENSE_MISSING_RATES", "DEFAULT_SPARSE_MISSING_RATES",
-    "DEFAULT_ZIPF_EXPONENTS", "MISSING_ID", "SyntheticBatch", "SyntheticCriteo",
+    "DEFAULT_ZIPF_EXPONENTS", "MISSING_ID", "RowCache", "SyntheticBatch", "SyntheticCriteo",
     "SyntheticCriteoConfig", "TEACHERS", "fmix32", "fmix32_inverse", "format_tsv",
     "hashes_to_ids", "head_interactions", "ids_to_hashes",
-    "rotation_matrices", "sigmoid", "zipf_ranks",
+    "rotation_matrices", "sigmoid", "stream_key", "zipf_ranks",
 ]

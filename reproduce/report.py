@@ -145,7 +145,13 @@ def build(records, size, settings):
               "errors. Training accuracy: each window scored before training on it "
               "(progressive), averaged over windows. Wall-clock: `train.py`'s training time "
               "(windows' `fit` calls, flips included), measured on the machine named in "
-              "`results.json`.", "", "## The paper's claims here", "",
+              "`results.json`."]
+    if any(flag.startswith("--xla_cache_dir=") for flag in settings.get("run_flags", ())):
+        lines.append("- Compilation: the runs share one persistent XLA cache (`train.py "
+                     "--xla_cache_dir`). The first run of each compiled step shape compiles it "
+                     "(seed 0's dense baseline, the first run at each sparsity), and every "
+                     "later run loads it, as a recurring job would.")
+    lines += ["", "## The paper's claims here", "",
               "| claim | figure | verdict |", "|---|---|---|"]
     lines += [f"| {c['claim']} | {c['figure']} | {c['verdict']} |" for c in data["claims"]]
     lines += ["", "## Tables", ""] + sections

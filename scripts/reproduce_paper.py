@@ -15,8 +15,9 @@ runs' records:
 
 The default data is the synthetic drifting stream with its `rich` teacher
 (the default teacher gives a statically 70%-smaller model nothing to lose;
-the premise table says whether the rich one does at the size run), 360k
-training rows per run, 3 seeds: 69 runs, 63 minutes on 2 cores. `--data=shards` runs the same
+the premise table says whether the rich one does at the size run), 600k
+training rows per run, 3 seeds: 69 runs, 48 minutes on 2 cores (the 24
+`variants` runs add 14). `--data=shards` runs the same
 on Criteo Kaggle shards (`scripts/preprocess.py`). `--quick` runs every
 table and plot from 16 small runs in about 5 minutes.
 
@@ -33,7 +34,7 @@ Examples:
     python scripts/reproduce_paper.py --report_only
     python scripts/reproduce_paper.py --experiments=schemes,premise --seeds=5
     python scripts/reproduce_paper.py --experiments=curves,premise \
-        --synthetic_rows_per_day=100000 --output_dir=results/rows_100k
+        --synthetic_rows_per_day=150000 --output_dir=results/rows_150k
     python scripts/reproduce_paper.py --data=shards --data_path=/data/kaggle_shards \\
         --output_dir=results/kaggle
 """

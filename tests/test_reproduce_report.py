@@ -84,3 +84,12 @@ def test_variants_table_compares_with_alternate_seed_by_seed():
     (against_baseline,) = [r for r in data["variants_against_baseline"]
                            if r["configuration"] == variant.name]
     assert against_baseline["test NE relative"]["mean"] == pytest.approx(1.002 * 1.01 - 1)
+
+
+def test_a_shared_xla_cache_is_said_with_the_wall_clock():
+    records = baseline_and(ALTERNATE, [0.001, 0.002])
+    shared = {"data_flags": [], "run_flags": ["--jit_compile", "--xla_cache_dir=/r/cache/xla"]}
+    markdown, _ = report.build(records, SIZES["quick"], shared)
+    assert "- Compilation: the runs share one persistent XLA cache" in markdown
+    markdown, _ = report.build(records, SIZES["quick"], {"data_flags": [], "run_flags": []})
+    assert "persistent XLA cache" not in markdown

@@ -82,8 +82,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             kept per layer, seconds spent).
         taylor_source: `"training"` or `"data"` (see `GrowPruneController`);
             default: `"data"` with `importance_data`, else `"training"`. With
-            `"training"` the train function is traced once more for the
-            scoring steps (with the probes in it) and kept for later prunes.
+            `"training"` the probes are in every training step from the start
+            and switched on in the scoring windows: no function is traced
+            for them.
 
     Example:
 
@@ -137,7 +138,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
         self.counter = None
         self.flips = []
         self._writer = None
-        self._functions = {}  # (plan signature, probing) -> training function
+        self._functions = {}  # step signature (plans, probes) -> training function
         self._signature = None
         self._step = None  # steps trained so far, counted here
         self._fit_total_steps = None  # the schedule length fixed by the first fit
@@ -214,7 +215,7 @@ class GrowPruneCallback(keras.callbacks.Callback):
             self._install_train_function(multi_step.make_train_steps(self.model))
         self._install_full_width_evaluation()
         if self._signature is None:  # the model's own functions: traced under these plans
-            self._signature = (self.controller.plan_signature(), self.controller.probing)
+            self._signature = self.controller.step_signature()
         if self.log_dir and self._writer is None and self._is_chief():
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
@@ -239,20 +240,21 @@ class GrowPruneCallback(keras.callbacks.Callback):
     # ---- per step -----------------------------------------------------------
 
     def _rebuild_functions(self, reuse=True):
-        """Points the model's training function at the current plans and probes.
+        """Points the model's training function at the current plans.
 
         Compact plans are static Python state, so each distinct set of plans
-        needs its own traced (XLA-compiled) training function; so do the
-        training steps that carry Taylor probes. They are kept per (plan
-        signature, probing): a run alternating dense and sparse phases of
-        one sparsity compiles each only once. The scoring steps (probes in)
-        run without XLA: there are `importance_batches` of them per prune,
-        and compiling them would cost more than they take. Evaluation needs
-        nothing new at a flip (`_install_full_width_evaluation`).
+        needs its own traced (XLA-compiled) training function. They are kept
+        per plan signature: a run alternating dense and sparse phases of one
+        sparsity compiles each only once. Taylor probes are in every one of
+        them, switched on only in the scoring windows (`agp_tf.step_taylor`;
+        on several replicas they are installed for the windows only, and the
+        functions are kept per plans and probes).
+        Evaluation needs nothing new at a flip
+        (`_install_full_width_evaluation`).
         """
         if reuse and self._signature is not None:
             self._functions[self._signature] = self._train_function()
-        self._signature = (self.controller.plan_signature(), self.controller.probing)
+        self._signature = self.controller.step_signature()
         cached = self._functions.get(self._signature) if reuse else None
         self._install_train_function(cached if cached is not None else self._make_train_function())
         self.controller.needs_recompile = False
@@ -260,14 +262,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
 
     def _make_train_function(self):
         model = self.model
-        jit_compile = model.jit_compile and not self.controller.probing
         if self._steps_per_call > 1:
-            return multi_step.make_train_steps(model, jit_compile=jit_compile)
-        compiled, model.jit_compile = model.jit_compile, jit_compile  # read when made
-        try:
-            model.make_train_function(force=True)
-        finally:
-            model.jit_compile = compiled
+            return multi_step.make_train_steps(model)
+        model.make_train_function(force=True)
         return model.train_function
 
     def _install_full_width_evaluation(self):

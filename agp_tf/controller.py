@@ -151,13 +151,15 @@ class GrowPruneController:
             training steps always differentiate the loss they train on).
         taylor_source: Where "taylor" scores come from. `"training"`: the
             last `importance_batches` training steps before each prune, read
-            off their own backward pass (`agp_tf.step_taylor`; no extra pass,
-            and outside those steps training runs unchanged). `"data"`: extra
-            forward and backward passes over `importance_data` at the prune.
-            Default: `"data"` when `importance_data` is given, else
-            `"training"`. With `"training"`, call `on_step_begin` before
-            every step and re-trace the training step whenever
-            `train_step_changed` is set.
+            off their own backward pass (`agp_tf.step_taylor`; no extra pass).
+            The controller installs the probes when it is made and switches
+            them on only inside the scoring windows, so one traced step
+            serves every step of a phase. `"data"`: extra forward and
+            backward passes over `importance_data` at the prune. Default:
+            `"data"` when `importance_data` is given, else `"training"`.
+            With `"training"`, call `on_step_begin` before every step, and
+            trace the training step after making the controller (or
+            whenever `train_step_changed` is set).
 
     Example:
 
@@ -257,12 +259,18 @@ class GrowPruneController:
                     f"Layer(s) {unprobed} cannot score neurons from the training steps (only "
                     "MaskedDense can): pass importance_data= and taylor_source='data'."
                 )
-        self._probes = {}  # layer name -> StepTaylorProbe, made at the first window
+        self._probes = {}  # layer name -> StepTaylorProbe, installed below
         self._probing = False
         self.last_scored_steps = None  # training steps behind the last prune's scores
         # True when probes were installed or removed since the caller last
         # re-traced its training step.
         self.train_step_changed = False
+        # On one replica the probes stay installed and a window switches them
+        # on; on several, a probe's all-reduce would run in every step, so
+        # they are installed for each window and removed after it.
+        self._probes_stay = self.scores_from_training and self._num_replicas() == 1
+        if self._probes_stay:
+            self._install_probes()
         self.specs = flops.layer_specs(model, self.links)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
         self._terms_fns = {}  # plan signature -> traced scoring function
@@ -312,6 +320,12 @@ class GrowPruneController:
     def plan_signature(self):
         """The key of the current compact plans (`topology.plan_signature`)."""
         return topology.plan_signature(self.model)
+
+    def step_signature(self):
+        """The key of what a traced training step depends on: the compact
+        plans, and whether the Taylor probes are in it (installed)."""
+        installed = any(getattr(layer, "taylor_probe", None) is not None for layer in self.layers)
+        return self.plan_signature(), installed
 
     @property
     def step(self):
@@ -385,27 +399,51 @@ class GrowPruneController:
 
     @property
     def probing(self):
-        """Whether the training steps are being scored now (probes installed)."""
+        """Whether the training steps are being scored now (probes switched on)."""
         return self._probing
+
+    def _num_replicas(self):
+        strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        return strategy.num_replicas_in_sync
+
+    def _install_probes(self):
+        """Puts a switched-off `StepTaylorProbe` on every prunable layer.
+
+        A scoring window switches them on (`_set_probing`) without changing
+        the traced training step.
+        """
+        if not self._probes:
+            # Mirrored under the model's strategy: every replica adds the same.
+            strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+            with strategy.scope():
+                # One switch for all: a step reads one variable for every probe.
+                active = tf.Variable(False, trainable=False, name="taylor_probes_active",
+                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                self._probes = {
+                    layer.name: step_taylor.StepTaylorProbe(
+                        layer.units, f"{layer.name}_taylor", active=active
+                    )
+                    for layer in self.layers
+                }
+        for layer in self.layers:
+            layer.set_taylor_probe(self._probes[layer.name])
+        self.train_step_changed = True
 
     def _set_probing(self, on):
         if on == self._probing:
             return
-        if on and not self._probes:
-            # Mirrored under the model's strategy: every replica adds the same.
-            strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-            with strategy.scope():
-                self._probes = {
-                    layer.name: step_taylor.StepTaylorProbe(layer.units, f"{layer.name}_taylor")
-                    for layer in self.layers
-                }
-        for layer in self.layers:
-            probe = self._probes[layer.name]
+        if on and not self._probes_stay:
+            self._install_probes()
+        for probe in self._probes.values():
             if on:
                 probe.reset()
-            layer.set_taylor_probe(probe if on else None)
+        if self._probes:
+            next(iter(self._probes.values())).set_active(on)  # the switch they share
+        if not on and not self._probes_stay:
+            for layer in self.layers:
+                layer.set_taylor_probe(None)
+            self.train_step_changed = True
         self._probing = on
-        self.train_step_changed = True
 
     def probe_state(self):
         """The scoring window in progress, for checkpoints (None when none)."""

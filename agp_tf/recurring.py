@@ -38,6 +38,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agp_tf.data.batches import full_batches
+
 logger = logging.getLogger("agp_tf")
 
 
@@ -318,6 +320,10 @@ class WindowedRun:
                 f"window {index + 1}/{count}  {self.source.describe(index)}",
                 self.callback, self.total_steps, self.batch_size, self.verbose,
             )
+            if getattr(model, "jit_compile", False) is True:
+                # One batch shape: a window's short last batch would compile
+                # every training function a second time (`full_batches`).
+                data = full_batches(data, self.batch_size)
             train_logs = self.engine.fit_window(
                 model, data, index, [self.callback, *self.extra_callbacks, progress],
                 steps=math.ceil(self.source.window_rows[index] / self.batch_size),

@@ -15,11 +15,18 @@ Under a distribution strategy each replica sees its part of the batch: the
 replicas' terms are summed (all-reduced) before squaring, so every replica
 accumulates the term of the global batch and picks the same neurons.
 
-The probe is only in the graph while it is installed (`MaskedDense` calls it
-in training mode when it has one): outside the scoring windows a training
-step is exactly what it is without this module. Installing or removing a
-probe therefore needs the training function traced again, as a change of
-compact plans does (`GrowPruneCallback` keeps both traces).
+A probe stays in the graph once installed and is switched on and off by
+a variable (`active`), so one traced (XLA-compiled) training step serves
+the steps inside and outside the scoring windows: opening a window compiles
+nothing measurable: the term is computed and masked out (`tf.where`), which
+XLA fuses into the backward pass (`scripts/benchmark.py`'s `probed` row).
+Under a parameter-server strategy the accumulation sits in a `tf.cond`, so
+no update of a remote variable runs outside a window. On several replicas
+neither the all-reduce nor a mirrored update can sit in a `tf.cond`
+(TensorFlow refuses a `merge_call` there), so the controller installs
+probes for the scoring windows only and the steps outside them carry no
+collective. Installing or removing a probe needs the training
+function traced again, as a change of compact plans does.
 
 Differences from extra-pass scoring: the training steps run with
 `training=True` (dropout active, if the model has any), the loss is what the
@@ -54,6 +61,9 @@ class StepTaylorProbe:
     Args:
         units: The layer's number of neurons.
         name: Name of the accumulator variables.
+        active: Whether the probe accumulates from the start (see
+            `set_active`), or a boolean `tf.Variable` to switch several
+            probes at once (one variable read per step for all of them).
 
     Create it under the model's distribution strategy scope: the
     accumulators are then mirrored, and every replica adds the same
@@ -66,10 +76,11 @@ class StepTaylorProbe:
     layer.set_taylor_probe(probe)      # then re-trace the training step
     model.fit(data.take(16))           # 16 scored training steps
     probe.scores()                     # (units,) float64
+    probe.set_active(False)            # the same traced step, no longer scoring
     ```
     """
 
-    def __init__(self, units, name="taylor_probe"):
+    def __init__(self, units, name="taylor_probe", active=True):
         self.units = int(units)
         aggregation = tf.VariableAggregation.ONLY_FIRST_REPLICA
         self.accumulator = tf.Variable(
@@ -77,10 +88,23 @@ class StepTaylorProbe:
             aggregation=aggregation,
         )
         self.steps = tf.Variable(0, trainable=False, name=f"{name}_steps", aggregation=aggregation)
+        if isinstance(active, tf.Variable):
+            self.active = active
+        else:
+            self.active = tf.Variable(bool(active), trainable=False, name=f"{name}_active",
+                                      aggregation=aggregation)
 
     def reset(self):
         self.accumulator.assign(tf.zeros([self.units], tf.float32))
         self.steps.assign(0)
+
+    def set_active(self, on):
+        """Switches accumulation on or off for the steps that follow (no re-trace;
+        a shared `active` variable switches every probe that holds it)."""
+        self.active.assign(bool(on))
+
+    def is_active(self):
+        return bool(self.active.numpy())
 
     def scores(self):
         """Squared terms summed over the steps so far, float64 `(units,)`."""
@@ -105,23 +129,42 @@ class StepTaylorProbe:
             columns: Under a compact plan, the kept neurons' indices
                 `(kept,)`: their terms land there, the others get 0.
         """
-        accumulator, steps, units = self.accumulator, self.steps, self.units
+        accumulator, steps, units, active = self.accumulator, self.steps, self.units, self.active
+
+        def full_width(term):
+            if columns is None:
+                return term
+            return tf.scatter_nd(tf.reshape(tf.cast(columns, tf.int32), [-1, 1]), term, [units])
+
+        def accumulate(square):
+            accumulator.assign_add(full_width(square))
+            steps.assign_add(1)
+            return tf.constant(True)
 
         @tf.custom_gradient
         def probe(z):
             def grad(upstream):
                 term = gate_terms(upstream, z)
+                if isinstance(tf.distribute.get_strategy(),
+                              tf.distribute.experimental.ParameterServerStrategy):
+                    # The accumulators live on the parameter servers: update
+                    # them inside a window only.
+                    tf.cond(active, lambda: accumulate(tf.square(term)),
+                            lambda: tf.constant(False))
+                    return upstream
                 context = tf.distribute.get_replica_context()
                 if context is not None and context.num_replicas_in_sync > 1:
+                    # Neither this collective nor a mirrored update can sit in
+                    # a tf.cond (TensorFlow refuses a merge_call there): the
+                    # controller installs probes on several replicas for the
+                    # scoring windows only.
                     term = context.all_reduce(tf.distribute.ReduceOp.SUM, term)
-                square = tf.square(term)
-                if columns is not None:
-                    square = tf.scatter_nd(
-                        tf.reshape(tf.cast(columns, tf.int32), [-1, 1]), square, [units]
-                    )
-                # Stateful ops in the backward pass run with the step.
-                accumulator.assign_add(square)
-                steps.assign_add(1)
+                # Stateful ops in the backward pass run with the step; the mask
+                # (not a product: a NaN term would survive * 0) keeps an
+                # inactive probe's sums as they are.
+                square = tf.where(active, tf.square(term), tf.zeros_like(term))
+                accumulator.assign_add(full_width(square))
+                steps.assign_add(tf.cast(active, tf.int32))
                 return upstream
 
             return tf.identity(z), grad

@@ -68,6 +68,12 @@ def build_agp_variant(settings, variant, vocab_sizes, jit_compile, mlps):
     model = build_compiled_dlrm(
         settings, vocab_sizes, widths, jit_compile, settings.steps_per_execution
     )
+    if variant == "probed":
+        # The controller installs Taylor probes, switched off until a
+        # scoring window: the dense steps of a run that scores from training.
+        GrowPruneController(model, schedules.alternate(settings.sparsity), total_steps=1_000_000,
+                            taylor_source="training", seed=settings.seed)
+        model.make_train_function(force=True)
     if variant in ("masked", "compact"):
         controller = GrowPruneController(
             model,

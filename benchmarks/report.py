@@ -9,6 +9,7 @@ from benchmarks.timing import median
 
 LABELS = {
     "dense": "dense (build_dlrm)",
+    "probed": "dense, Taylor probes switched off",
     "masked": "sparse, masks only",
     "compact": "sparse, compact",
     "static": "static kept widths",
@@ -41,10 +42,11 @@ def markdown(report):
             f"{r['samples_per_s']:,.0f} | {r['cpu_ms_per_step']:.2f} | {fmt(vs, '{:.3f}')} |"
         )
     keys = ("compact_over_static", "compact_over_static_cpu", "compact_over_dense",
-            "masked_over_dense", "static_over_dense", "tfmot_over_dense", "floor_over_dense")
+            "masked_over_dense", "static_over_dense", "probed_over_dense", "tfmot_over_dense",
+            "floor_over_dense")
     lines += ["", "| batch | XLA | compact / static | compact / static (CPU) | compact / dense | "
-              "masked / dense | static / dense | TFMOT / dense | floor / dense |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "masked / dense | static / dense | probed / dense | TFMOT / dense | floor / dense |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["ratios"]:
         lines.append(
             f"| {r['batch_size']} | {'on' if r['jit_compile'] else 'off'} | "

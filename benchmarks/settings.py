@@ -9,7 +9,7 @@ from absl import app
 TARGET_FRACTION_OF_IDEAL = 0.90
 TARGET_FLIP_OVERHEAD = 0.01
 
-VARIANTS = ("dense", "masked", "compact", "static", "floor", "tfmot")
+VARIANTS = ("dense", "probed", "masked", "compact", "static", "floor", "tfmot")
 
 # Flags that must be at least 1, in the order they are checked.
 _AT_LEAST_ONE = (

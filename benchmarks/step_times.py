@@ -154,6 +154,9 @@ def ratios(results, batch_sizes, jit_settings):
                     "compact_over_dense": _ratio(wall, "compact", "dense"),
                     "masked_over_dense": _ratio(wall, "masked", "dense"),
                     "static_over_dense": _ratio(wall, "static", "dense"),
+                    # Taylor probes switched off: what scoring from training
+                    # costs the steps outside its windows.
+                    "probed_over_dense": _ratio(wall, "probed", "dense"),
                     "tfmot_over_dense": _ratio(wall, "tfmot", "dense"),
                     # Embeddings, interaction, loss and loop: the part pruning
                     # the MLPs cannot remove.

@@ -5,6 +5,9 @@ Two parts, one process:
 1. Step times. For every batch size and `jit_compile` setting, the median
    train-step time (after warm-up, over `--repeats` interleaved rounds) of
    - `dense`: `build_dlrm` with its default prunable layers, all kept;
+   - `probed`: the same with the Taylor probes a controller scoring from
+     the training steps installs, switched off (the steps outside the
+     scoring windows of such a run);
    - `masked`: the same model in a sparse phase at `--sparsity`, masks only
      (`GrowPruneController(..., compact=False)`, `flip_to`);
    - `compact`: the same sparse phase with compact execution

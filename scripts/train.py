@@ -36,6 +36,7 @@ from absl import logging as absl_logging
 from quiet_startup import import_tensorflow, quiet_native_stderr  # scripts/, beside this file
 
 FLAGS = flags.FLAGS
+DEFAULT_XLA_CACHE_DIR = os.path.join("~", ".cache", "agp_tf", "xla")
 
 # Data
 flags.DEFINE_enum("data", "synthetic", ["synthetic", "shards", "text"],
@@ -99,10 +100,11 @@ flags.DEFINE_integer("steps_per_execution", 32,
                      "the step. Flips still land on the schedule's step. Not with "
                      "--strategy=parameter_server, which dispatches steps one at a time.")
 flags.DEFINE_bool("jit_compile", True, "Compile train steps with XLA.")
-flags.DEFINE_string("xla_cache_dir", None,
-                    "TensorFlow's persistent XLA compilation cache: a later run (a resumed or "
-                    "recurring one, or the same job again) loads the compiled steps from here "
-                    "instead of compiling them. Default: none.")
+flags.DEFINE_string("xla_cache_dir", DEFAULT_XLA_CACHE_DIR,
+                    "TensorFlow's persistent XLA compilation cache (with --jit_compile): a step "
+                    "compiled once, by any run, is loaded by later runs (resumed, recurring, "
+                    "or the same job again) instead of compiled. A folder per TensorFlow "
+                    "version is made inside. '' turns it off.")
 flags.DEFINE_enum("strategy", "default",
                   ["default", "mirrored", "multi_worker", "parameter_server"],
                   "tf.distribute strategy. mirrored: the local devices of this machine. "
@@ -457,6 +459,50 @@ def _check_writable(folder, flag):
         raise SettingsError(f"{flag}: cannot write into {folder} ({error.strerror})") from None
 
 
+def xla_cache_path():
+    """This TensorFlow version's folder in --xla_cache_dir, or None for no cache.
+
+    Checked before TensorFlow loads (it reads the cache setting then): an
+    unwritable folder given by flag is a SettingsError; the default one is
+    skipped with a note, since the run does not need it.
+    """
+    if not FLAGS.xla_cache_dir or not FLAGS.jit_compile:
+        return None
+    # Executables compiled by another XLA are not to be loaded.
+    path = os.path.join(os.path.abspath(os.path.expanduser(FLAGS.xla_cache_dir)),
+                        f"tensorflow-{_tensorflow_version()}")
+    try:
+        _check_writable(path, "--xla_cache_dir")
+    except SettingsError as error:
+        if FLAGS["xla_cache_dir"].present:
+            raise
+        print(f"Note: no XLA compilation cache ({error})", flush=True)
+        return None
+    return path
+
+
+def _tensorflow_version():
+    """The installed TensorFlow's version, read without importing it."""
+    from importlib import metadata
+
+    for distribution in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def use_xla_cache(path):
+    """Points TensorFlow's persistent XLA cache at `path` (before TensorFlow loads)."""
+    if path is None:
+        return
+    setting = f"--tf_xla_persistent_cache_directory={path}"
+    flags_now = os.environ.get("TF_XLA_FLAGS", "")
+    if setting not in flags_now.split():
+        os.environ["TF_XLA_FLAGS"] = f"{flags_now} {setting}".strip()
+
+
 def check_outputs_and_test_data(source, export_dir, writable=True):
     """What would otherwise fail only after training: outputs writable, test data readable."""
     if FLAGS.synthetic_cache_dir:  # the test split below is the first rows it keeps
@@ -476,12 +522,7 @@ def check_outputs_and_test_data(source, export_dir, writable=True):
 
 def run():
     started = time.perf_counter()
-    if FLAGS.xla_cache_dir:
-        # Read by TensorFlow when it loads, so set before the import.
-        os.environ["TF_XLA_FLAGS"] = (
-            os.environ.get("TF_XLA_FLAGS", "")
-            + f" --tf_xla_persistent_cache_directory={os.path.abspath(FLAGS.xla_cache_dir)}"
-        ).strip()
+    use_xla_cache(xla_cache_path())
     distributed = FLAGS.strategy in ("multi_worker", "parameter_server")
     # First: everything below imports TensorFlow. A cluster strategy must be
     # made before any op runs, so no XLA warm-up then.

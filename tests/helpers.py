@@ -83,5 +83,5 @@ SMALL_TRAIN_FLAGS = [
     "--synthetic_rows_per_day=2048", "--window_rows=512", "--synthetic_train_days=0,1",
     "--synthetic_test_day=2", "--max_vocab_size=500", "--bottom_mlp=32,16,4",
     "--top_mlp=32,16,1", "--importance_batches=2", "--batch_size=64", "--verbose=0",
-    "--threads=1", "--nojit_compile",
+    "--threads=1", "--nojit_compile", "--xla_cache_dir=",
 ]

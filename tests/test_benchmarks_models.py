@@ -30,3 +30,13 @@ def test_compact_variant_is_built_compiled_and_flipped():
     assert model.optimizer is not None
     assert model.steps_per_execution == 4
     assert (layer.units, layer.active_units) == (16, 4)  # a mask at 0.7, not a smaller layer
+
+
+def test_probed_variant_carries_switched_off_probes_on_every_prunable_layer():
+    mlps = models.variant_mlps(SETTINGS)
+    model = models.build_agp_variant(SETTINGS, "probed", [10, 20], False, mlps)
+    probed = [layer.name for layer in model.layers if getattr(layer, "taylor_probe", None)]
+    assert probed == ["bottom_mlp_0", "bottom_mlp_1", "top_mlp_0", "top_mlp_1"]
+    probe = model.get_layer("top_mlp_0").taylor_probe
+    assert not probe.is_active()
+    assert model.get_layer("top_mlp_0").active_units == 16  # dense: nothing pruned

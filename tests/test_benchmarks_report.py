@@ -14,7 +14,8 @@ def _step_row(variant, median_ms, **extra):
 def _report():
     ratios = {"batch_size": 2048, "jit_compile": True, "compact_over_static": 1.1,
               "compact_over_static_cpu": 1.2, "compact_over_dense": 0.5,
-              "masked_over_dense": 1.0, "static_over_dense": 0.45, "tfmot_over_dense": None,
+              "masked_over_dense": 1.0, "static_over_dense": 0.45, "probed_over_dense": 1.01,
+              "tfmot_over_dense": None,
               "floor_over_dense": 0.2}
     data = {
         "step_times": [
@@ -55,7 +56,7 @@ def test_markdown_rows():
     lines = report.markdown(_report()).splitlines()
     assert "| 2048 | on | sparse, compact | 5.00 | 409,600 | 10.00 | 0.500 |" in lines
     assert "| 2048 | on | peer: tf_keras + TFMOT | skipped | | | |" in lines
-    assert "| 2048 | on | 1.100 | 1.200 | 0.500 | 1.000 | 0.450 | n/a | 0.200 |" in lines
+    assert "| 2048 | on | 1.100 | 1.200 | 0.500 | 1.000 | 0.450 | 1.010 | n/a | 0.200 |" in lines
     assert "- compact / static at batch 2048, XLA: 1.100 wall, 1.200 CPU (target <= 1.15): met" \
         in lines
     assert not [line for line in lines if line.startswith("End to end")]

@@ -72,13 +72,38 @@ def test_callback_scores_from_training_steps_and_keeps_other_steps_unchanged():
     assert probed == [8, 9, 10, 28, 29, 30]  # steps 7-9 and 27-29 (counted after)
     assert all(len(callback.flips[k].scores["d0"]) == 16 for k in (0, 2))
     assert callback.controller.last_scored_steps == 3
-    # Outside the windows the dense steps run the very function traced
-    # before any probe; the probed one is traced once and reused.
-    dense = {id(f) for step, probing, f in functions if not probing and step <= 7}
-    later_dense = {id(f) for step, probing, f in functions if not probing and 21 <= step <= 27}
-    assert dense == later_dense and len(dense) == 1
-    probed_functions = {id(f) for _, probing, f in functions if probing}
-    assert len(probed_functions) == 1 and not probed_functions & dense
+    # The scoring steps run the very function of the dense steps around
+    # them (the probes are switched on, not traced in).
+    dense = {id(f) for step, probing, f in functions if step <= 10 or 21 <= step <= 30}
+    assert len(dense) == 1
+
+
+def test_a_switched_off_probe_changes_no_number_and_adds_nothing():
+    x, y = xor_data(256)
+
+    def train(probed, active):
+        model = mlp((3, 16, 8, 1))
+        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy", jit_compile=True)
+        probes = []
+        if probed:
+            switch = tf.Variable(active)
+            probes = [StepTaylorProbe(n, f"s{k}", active=switch) for k, n in enumerate((16, 8))]
+            for name, probe in zip(("d0", "d1"), probes):
+                model.get_layer(name).set_taylor_probe(probe)
+        history = model.fit(dataset(x, y, 32).take(6), verbose=0)
+        return model.get_weights(), history.history["loss"], probes
+
+    plain, plain_loss, _ = train(False, False)
+    off, off_loss, probes = train(True, False)
+    assert off_loss == plain_loss
+    for a, b in zip(plain, off):
+        np.testing.assert_array_equal(a, b)
+    assert all(p.num_steps() == 0 and not p.scores().any() for p in probes)
+    # One switch serves both probes: on, both count every step.
+    _, _, probes = train(True, True)
+    assert [p.num_steps() for p in probes] == [6, 6]
+    probes[0].set_active(False)
+    assert not probes[1].is_active()
 
 
 def test_mirrored_replicas_sum_terms_before_squaring():

@@ -243,6 +243,31 @@ def test_invalid_cluster_settings_are_named(train_flags, monkeypatch, tf_config,
         train.check_flags()
 
 
+def test_xla_cache_folder_per_tensorflow_version(train_flags, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    train = train_flags("--jit_compile", f"--xla_cache_dir={tmp_path / 'xla'}")
+    path = train.xla_cache_path()
+    assert path == str(tmp_path / "xla" / f"tensorflow-{tf.__version__}")
+    assert os.path.isdir(path)  # checked writable before TensorFlow reads it
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0")
+    train.use_xla_cache(path)
+    train.use_xla_cache(path)  # a second run in one process adds nothing
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={path}"
+    assert train_flags("--nojit_compile").xla_cache_path() is None
+    assert train_flags("--jit_compile", "--xla_cache_dir=").xla_cache_path() is None
+    # An unwritable folder: an error when asked for, a note for the default.
+    (tmp_path / "file").write_text("not a folder")
+    train = train_flags("--jit_compile", f"--xla_cache_dir={tmp_path / 'file'}")
+    with pytest.raises(train.SettingsError, match="--xla_cache_dir: cannot write"):
+        train.xla_cache_path()
+    train = train_flags("--jit_compile")
+    train.FLAGS.xla_cache_dir = str(tmp_path / "file")  # as if it were the default
+    train.FLAGS["xla_cache_dir"].present = 0
+    assert train.xla_cache_path() is None
+    assert "Note: no XLA compilation cache" in capsys.readouterr().out
+
+
 def test_invalid_settings_fail_before_training_with_one_line(tmp_path):
     (tmp_path / "file").write_text("a file where a folder should be")
     result = _train(str(tmp_path / "bad"), f"--export_dir={tmp_path / 'file' / 'export'}",

@@ -201,7 +201,7 @@ class ParameterServerTrainer:
         # Steps finished, counted here: restored at the first `fit`, carried
         # on by the next.
         self.steps_done = None
-        self._step_fns = {}  # (plan signature, probing, fed) -> tf.function
+        self._step_fns = {}  # (step signature, fed) -> tf.function
         self._predict_fns = {}  # plan signature -> tf.function
 
     def make_controller(self, schedule, total_steps, **kwargs):
@@ -237,12 +237,10 @@ class ParameterServerTrainer:
     # ---- the step -----------------------------------------------------------
 
     def _step_fn(self, controller, fed=False):
-        """The traced step for the current plans and probes; `fed`: takes a batch, not an iterator."""
-        key = (
-            controller.plan_signature() if controller else None,
-            bool(controller and controller.probing),
-            fed,
-        )
+        """The traced step for the current plans (Taylor probes, when the
+        controller has them, are in it from the start); `fed`: takes a batch,
+        not an iterator."""
+        key = (controller.step_signature() if controller else None, fed)
         if key not in self._step_fns:
             self._step_fns[key] = self._make_step_fn(controller, fed)
         return self._step_fns[key]

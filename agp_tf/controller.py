@@ -265,12 +265,13 @@ class GrowPruneController:
         # True when probes were installed or removed since the caller last
         # re-traced its training step.
         self.train_step_changed = False
-        # On one replica the probes stay installed and a window switches them
-        # on; on several, a probe's all-reduce would run in every step, so
-        # they are installed for each window and removed after it.
-        self._probes_stay = self.scores_from_training and self._num_replicas() == 1
-        if self._probes_stay:
-            self._install_probes()
+        # On one replica the probes are in the training step of every phase
+        # that holds a scoring window (`_sync_probes`), where a window switches
+        # them on; on several, a probe's all-reduce would run in every step,
+        # so they are installed for each window and removed after it.
+        self._probes_by_phase = self.scores_from_training and self._num_replicas() == 1
+        if any(getattr(layer, "taylor_probe", None) is not None for layer in self.layers):
+            self._remove_probes()  # an earlier controller's: this one decides now
         self.specs = flops.layer_specs(model, self.links)
         self.dense_flops_per_sample = flops.training_flops_per_sample(self.specs)
         self._terms_fns = {}  # plan signature -> traced scoring function
@@ -324,8 +325,7 @@ class GrowPruneController:
     def step_signature(self):
         """The key of what a traced training step depends on: the compact
         plans, and whether the Taylor probes are in it (installed)."""
-        installed = any(getattr(layer, "taylor_probe", None) is not None for layer in self.layers)
-        return self.plan_signature(), installed
+        return self.plan_signature(), self._probes_installed()
 
     @property
     def step(self):
@@ -345,7 +345,9 @@ class GrowPruneController:
         )
 
     def apply_compact_plans(self):
-        """Sets each MaskedDense's plan from the masks; True if any changed."""
+        """Sets each MaskedDense's plan from the masks, and the Taylor probes
+        the phase needs (`_sync_probes`); True if any changed (a traced
+        training step no longer fits)."""
         plans = topology.compact_plans(self.model) if self.compact else {}
         changed = False
         for layer in topology.dense_layers(self.model):
@@ -355,7 +357,7 @@ class GrowPruneController:
             if layer.compact_plan != plan or layer.compact_producer is not producer:
                 layer.set_compact_plan(plan, producer)
                 changed = True
-        return changed
+        return self._sync_probes() or changed
 
     def _check_total_steps_set(self):
         if self.total_steps is None:
@@ -406,6 +408,41 @@ class GrowPruneController:
         strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
         return strategy.num_replicas_in_sync
 
+    def _probes_installed(self):
+        """Whether every prunable layer carries this controller's probe (an
+        earlier controller's, on a model trained before, does not count)."""
+        return bool(self._probes) and all(
+            getattr(layer, "taylor_probe", None) is self._probes[layer.name] for layer in self.layers
+        )
+
+    def _phase_is_scored(self):
+        """Whether a scoring window lies at the masks' sparsity (True when the
+        schedule's length is not known yet)."""
+        if self.total_steps is None:
+            return True
+        scored = {
+            self.target_sparsity(step)
+            for first, prune in self.scoring_windows()
+            for step in range(first, prune)
+        }
+        return any(self._matches(sparsity) for sparsity in scored)
+
+    def _sync_probes(self):
+        """On one replica: probes in the phases that hold a scoring window,
+        none in the others (a sparse phase of `alternate` scores nothing, and
+        a switched-off probe on a compact layer still costs its scatter).
+        Returns whether that changed what the training step must carry."""
+        if not self._probes_by_phase or self._probing:
+            return False
+        wanted = self._phase_is_scored()
+        if wanted == self._probes_installed():
+            return False
+        if wanted:
+            self._install_probes()
+        else:
+            self._remove_probes()
+        return True
+
     def _install_probes(self):
         """Puts a switched-off `StepTaylorProbe` on every prunable layer.
 
@@ -429,21 +466,25 @@ class GrowPruneController:
             layer.set_taylor_probe(self._probes[layer.name])
         self.train_step_changed = True
 
+    def _remove_probes(self):
+        for layer in self.layers:
+            layer.set_taylor_probe(None)
+        self.train_step_changed = True
+
     def _set_probing(self, on):
         if on == self._probing:
             return
-        if on and not self._probes_stay:
+        if on and not self._probes_installed():
             self._install_probes()
         for probe in self._probes.values():
             if on:
                 probe.reset()
         if self._probes:
             next(iter(self._probes.values())).set_active(on)  # the switch they share
-        if not on and not self._probes_stay:
-            for layer in self.layers:
-                layer.set_taylor_probe(None)
-            self.train_step_changed = True
         self._probing = on
+        if not on and not self._probes_by_phase:
+            self._remove_probes()
+        # (By phase: the flip that ends a window re-syncs them for its phase.)
 
     def probe_state(self):
         """The scoring window in progress, for checkpoints (None when none)."""

@@ -59,6 +59,9 @@ class WindowResult:
     eval_seconds: float
     train: dict = dataclasses.field(default_factory=dict)  # the epoch's training logs
     checkpoint_seconds: float = 0.0  # writing and checking the window's checkpoint
+    # This process's CPU time (all threads) while training: on a shared
+    # machine it moves less with other processes' load than wall-clock does.
+    train_cpu_seconds: float = 0.0
 
     def history_row(self):
         """The window's row of `history.csv`."""
@@ -68,6 +71,7 @@ class WindowResult:
             **{f"train_{k}": v for k, v in self.train.items()},
             "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
             "checkpoint_seconds": self.checkpoint_seconds,
+            "train_cpu_seconds": self.train_cpu_seconds,
         }
 
 
@@ -324,11 +328,12 @@ class WindowedRun:
                 # One batch shape: a window's short last batch would compile
                 # every training function a second time (`full_batches`).
                 data = full_batches(data, self.batch_size)
+            cpu_started = time.process_time()
             train_logs = self.engine.fit_window(
                 model, data, index, [self.callback, *self.extra_callbacks, progress],
                 steps=math.ceil(self.source.window_rows[index] / self.batch_size),
             )
-            trained = time.perf_counter()
+            trained, cpu_trained = time.perf_counter(), time.process_time()
             self.results.append(
                 WindowResult(
                     index=index,
@@ -339,6 +344,7 @@ class WindowedRun:
                     train_seconds=trained - evaluated,
                     eval_seconds=evaluated - started,
                     train=train_logs,
+                    train_cpu_seconds=cpu_trained - cpu_started,
                 )
             )
             self._checkpoint(model, index + 1)

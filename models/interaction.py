@@ -6,13 +6,16 @@ entries for Criteo. The gradient of a gather is a scatter-add, which XLA
 runs on the CPU as a serial loop over every element. But the indices are
 distinct, so the gradient is also a gather: entry `j` of the matrix gets the
 gradient of the output that took it, or 0 (an appended zero column) when no
-output did. Measured in `scripts/benchmark_dlrm.py` (the `interaction` rows).
+output did (`agp_tf.distinct_gather`). Measured in `scripts/benchmark_dlrm.py`
+(the `interaction` rows).
 """
 
 import keras
 import keras_rs
 import numpy as np
 import tensorflow as tf
+
+from agp_tf.distinct_gather import take_distinct
 
 
 def lower_triangle_indices(num_features):
@@ -30,20 +33,6 @@ def lower_triangle_indices(num_features):
     return indices, inverse
 
 
-def take_distinct_columns(x, indices, inverse):
-    """`tf.gather(x, indices, axis=1)` for distinct `indices`, whose gradient
-    is a gather too (`inverse`: see `lower_triangle_indices`)."""
-
-    @tf.custom_gradient
-    def take(x):
-        def gradient(upstream):  # (batch, k) -> (batch, columns)
-            return tf.gather(tf.pad(upstream, [[0, 0], [0, 1]]), inverse, axis=1)
-
-        return tf.gather(x, indices, axis=1), gradient
-
-    return take(x)
-
-
 @keras.saving.register_keras_serializable(package="agp_tf")
 class DotInteraction(keras_rs.layers.DotInteraction):
     """`keras_rs.layers.DotInteraction` whose default configuration (no
@@ -58,4 +47,4 @@ class DotInteraction(keras_rs.layers.DotInteraction):
         dots = tf.matmul(features, features, transpose_b=True)  # (batch, n, n)
         indices, inverse = lower_triangle_indices(num_features)
         flat = tf.reshape(dots, (-1, num_features * num_features))
-        return take_distinct_columns(flat, indices, inverse)
+        return take_distinct(flat, indices, inverse, axis=1)

@@ -151,6 +151,7 @@ def make_record(summary, history, configuration, seed, data_flags, revision, com
         "flips": summary["flips"],
         "dense_fc_parameters": flops.active_parameters(specs),
         "train_seconds": summary["train_seconds"],
+        "train_cpu_seconds": summary.get("train_cpu_seconds"),  # None: train.py before it
         "total_seconds": summary["total_seconds"],
         "process_seconds": process_seconds,
         "resumed_after_windows": summary["resumed_after_windows"],

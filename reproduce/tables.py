@@ -31,6 +31,10 @@ TEST_NE = Metric("test NE", lambda r: r["test"]["ne"])
 LOOKAHEAD_NE = Metric("look-ahead NE", lambda r: r["lookahead_ne"])
 FLOPS = Metric("training GFLOPs", lambda r: r["train_flops"], 1e-9, 0)
 WALL = Metric("training wall-clock", lambda r: r["train_seconds"], 1, 1, " s")
+# All threads of the training process: on a shared machine it moves less with
+# other processes' load than wall-clock does. Records made before train.py
+# measured it have none (`available`).
+CPU = Metric("training CPU time", lambda r: r["train_cpu_seconds"], 1, 1, " s")
 
 
 def group(records):
@@ -39,6 +43,18 @@ def group(records):
     for record in records:
         groups.setdefault(record["configuration"], {})[record["seed"]] = record
     return groups
+
+
+def available(metrics, groups):
+    """The metrics every record in `groups` has (older records lack newer ones)."""
+    def has(metric, record):
+        try:
+            return metric.read(record) is not None
+        except KeyError:
+            return False
+
+    records = [r for runs in groups.values() for r in runs.values()]
+    return [metric for metric in metrics if all(has(metric, r) for r in records)]
 
 
 def _values(runs, metric):
@@ -88,6 +104,7 @@ def metric_table(title, configurations, groups, metrics, relative=True,
         JSON-able dicts (one per row).
     """
     baseline = groups.get(against.name, {})
+    metrics = available(metrics, groups)
     header = ["configuration", "seeds"]
     for metric in metrics:
         header.append(metric.title)

@@ -70,6 +70,10 @@ flags.DEFINE_integer("max_vocab_size", 100_000,
 flags.DEFINE_integer("embedding_dim", 4, "Embedding width.")
 flags.DEFINE_list("bottom_mlp", ["256", "128", "64", "4"], "Bottom MLP widths.")
 flags.DEFINE_list("top_mlp", ["256", "128", "1"], "Top MLP widths.")
+flags.DEFINE_list("prunable_layers", [],
+                  "MLP layers the schedule prunes and regrows, by name (bottom_mlp_<i>, "
+                  "top_mlp_<i>). Default: all but the last bottom layer (it feeds the "
+                  "interaction) and the last top layer (the logit).")
 # Growth and pruning
 flags.DEFINE_enum("schedule", "alternate", ["dense", "alternate", "pruning_only", "growth_only", "dsd"],
                   "Phase schedule (the paper's Table II).")
@@ -250,10 +254,24 @@ def check_settings(schedule):
         )
     check_strategy()
     train_days = _int_list("synthetic_train_days")
-    _int_list("bottom_mlp")
-    _int_list("top_mlp")
+    check_prunable_layers(_int_list("bottom_mlp"), _int_list("top_mlp"))
     if FLAGS.data == "synthetic" and FLAGS.synthetic_test_day in train_days:
         raise SettingsError("--synthetic_test_day must not be one of --synthetic_train_days")
+
+
+def check_prunable_layers(bottom_mlp, top_mlp):
+    if not FLAGS.prunable_layers:
+        return
+    if FLAGS.resume_from:
+        raise SettingsError("--prunable_layers has no effect with --resume_from (the saved "
+                            "model's layers say which are prunable)")
+    from agp_tf.models.dlrm import mlp_layer_names
+
+    names = mlp_layer_names(bottom_mlp, top_mlp)
+    unknown = [name for name in FLAGS.prunable_layers if name not in names]
+    if unknown:
+        raise SettingsError(f"--prunable_layers: the model has no layer {', '.join(unknown)}; "
+                            f"its MLP layers are {', '.join(names)}")
 
 
 def cluster_task():
@@ -320,12 +338,14 @@ def settings_dict():
         "synthetic_train_days", "synthetic_test_day", "max_vocab_size", "embedding_dim",
         "bottom_mlp", "top_mlp", "schedule", "sparsity", "phase_fraction", "prune_start",
         "prune_end", "criterion", "importance_batches", "taylor_source", "growth",
-        "growth_scale", "compact",
+        "growth_scale", "compact", "prunable_layers",
         "optimizer", "learning_rate", "batch_size", "jit_compile", "strategy", "seed",
         "resume_from",
     ]
     settings = {name: FLAGS[name].value for name in names}
     settings["window_rows"] = window_rows()  # as resolved: a run resumes only with the same
+    # None when not given: runs made before the flag existed still resume.
+    settings["prunable_layers"] = list(FLAGS.prunable_layers) or None
     return settings
 
 
@@ -425,6 +445,8 @@ def format_summary(summary):
         rows.append(("test NE vs baseline", f"{summary['test_ne_vs_baseline']:+.3%}"))
         rows.append(("training wall-clock vs baseline",
                      f"{summary['train_seconds_vs_baseline']:+.1%}"))
+        rows.append(("training CPU time vs baseline",
+                     f"{summary['train_cpu_seconds_vs_baseline']:+.1%}"))
         rows.append(("total wall-clock vs baseline", f"{summary['total_seconds_vs_baseline']:+.1%}"))
     rows += [
         ("training FLOPs, actual", f"{summary['train_flops']:.4g}"),
@@ -433,6 +455,7 @@ def format_summary(summary):
         ("training FLOPs change (predicted)", f"{summary['predicted_train_flops_change']:+.2%}"),
         ("phase flips", str(summary["flips"])),
         ("training wall-clock", f"{summary['train_seconds']:.1f} s"),
+        ("training CPU time (all threads)", f"{summary['train_cpu_seconds']:.1f} s"),
         ("look-ahead eval wall-clock", f"{summary['lookahead_seconds']:.1f} s"),
         ("checkpoint wall-clock", f"{summary['checkpoint_seconds']:.1f} s"),
         ("other wall-clock (start-up, data, test, export)", f"{summary['other_seconds']:.1f} s"),
@@ -577,6 +600,7 @@ def run():
             embedding_dim=FLAGS.embedding_dim,
             bottom_mlp=_int_list("bottom_mlp"),
             top_mlp=_int_list("top_mlp"),
+            prunable=FLAGS.prunable_layers or None,
             seed=FLAGS.seed,
         )
         return compile_model(model)
@@ -671,6 +695,7 @@ def run():
         "fc_layers": [dataclasses.asdict(spec) for spec in specs],
         "flips": len(callback.flips),
         "train_seconds": sum(r.train_seconds for r in results),
+        "train_cpu_seconds": sum(r.train_cpu_seconds for r in results),
         "lookahead_seconds": sum(r.eval_seconds for r in results),
         "checkpoint_seconds": sum(r.checkpoint_seconds for r in results),
         "total_seconds": time.perf_counter() - started,
@@ -694,7 +719,7 @@ def run():
         summary["test_ne_vs_baseline"] = recurring.relative_change(
             test["ne"], baseline["test"]["ne"]
         )
-        for name in ("train_seconds", "total_seconds"):
+        for name in ("train_seconds", "train_cpu_seconds", "total_seconds"):
             summary[f"{name}_vs_baseline"] = recurring.relative_change(
                 summary[name], baseline.get(name)
             )

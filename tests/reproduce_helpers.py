@@ -24,6 +24,7 @@ def fake_record(configuration, seed, ne=0.9, accuracy=0.75, flops_change=0.0, se
         "train_flops": 1e9 * (1 + flops_change), "dense_train_flops": 1e9,
         "train_flops_change": flops_change, "predicted_train_flops_change": flops_change,
         "flips": 0, "dense_fc_parameters": 21, "train_seconds": seconds,
+        "train_cpu_seconds": 1.5 * seconds,
         "total_seconds": seconds + 5, "process_seconds": seconds + 8,
         "resumed_after_windows": 0, "curve": curve,
     }

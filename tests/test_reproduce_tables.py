@@ -41,3 +41,15 @@ def test_flops_check_and_baseline_noise():
     noise = tables.baseline_noise(tables.group(records))
     assert noise == pytest.approx((0.01 / 2 ** 0.5) / 0.905)
     assert tables.baseline_noise(tables.group([fake_record(experiments.BASELINE, 0)])) is None
+
+
+def test_a_metric_older_records_lack_is_left_out():
+    records = baseline_and(ALTERNATE, [0.004, 0.005])
+    lines, _ = tables.metric_table("T", [experiments.BASELINE, ALTERNATE], tables.group(records),
+                                   [tables.TEST_NE, tables.CPU])
+    assert "| training CPU time | relative |" in lines[2]
+    records[0]["train_cpu_seconds"] = None  # a record made before train.py measured it
+    del records[1]["train_cpu_seconds"]
+    lines, _ = tables.metric_table("T", [experiments.BASELINE, ALTERNATE], tables.group(records),
+                                   [tables.TEST_NE, tables.CPU])
+    assert lines[2] == "| configuration | seeds | test NE | relative |"

@@ -59,9 +59,11 @@ def test_callback_scores_from_training_steps_and_keeps_other_steps_unchanged():
         def on_train_batch_end(self, batch, logs=None):
             probing = callback.controller.probing
             functions.append((callback.step, probing, self.model.train_function))
+            carried.append((callback.step, model.get_layer("d0").taylor_probe is not None))
             if probing:
                 assert model.get_layer("d0").taylor_probe is not None
 
+    carried = []
     model.fit(dataset(x, y, 32), epochs=5, callbacks=[callback, Watch()], verbose=0)
     # 50 steps, phases from 0, 10, 20, 30, 40: prunes at 10 and 30, each
     # scored on the 3 steps before it.
@@ -76,6 +78,10 @@ def test_callback_scores_from_training_steps_and_keeps_other_steps_unchanged():
     # them (the probes are switched on, not traced in).
     dense = {id(f) for step, probing, f in functions if step <= 10 or 21 <= step <= 30}
     assert len(dense) == 1
+    # Sparse phases score nothing here: their (compact) step carries no probe.
+    assert [step for step, has_probe in carried if not has_probe] == [
+        *range(11, 21), *range(31, 41)
+    ]
 
 
 def test_a_switched_off_probe_changes_no_number_and_adds_nothing():

@@ -70,6 +70,12 @@ def test_summary_flops_match_prediction(finished_run):
     assert "| training FLOPs change (measured)" in stdout
     assert "| look-ahead NE (mean over windows)" in stdout
     assert os.path.isfile(os.path.join(run_dir, "export", "saved_model.pb"))
+    # CPU time of training: the windows' own, summed.
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        cpu = [float(row["train_cpu_seconds"]) for row in csv.DictReader(handle)]
+    assert all(seconds > 0 for seconds in cpu)
+    assert summary["train_cpu_seconds"] == pytest.approx(sum(cpu))
+    assert "| training CPU time (all threads)" in stdout
 
 
 @pytest.mark.slow  # about 6 s; tests/test_export.py serves an export in the default suite
@@ -204,6 +210,10 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     (["--growth_scale=0"], "--growth_scale must be in (0, 1], got 0.0"),
     (["--growth=zero", "--growth_scale=0.5"], "--growth_scale has no effect with --growth=zero"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
+    (["--prunable_layers=top_mlp_0,top_mlp_9"],
+     "--prunable_layers: the model has no layer top_mlp_9; its MLP layers are bottom_mlp_0"),
+    (["--prunable_layers=top_mlp_0", f"--resume_from={__file__}"],
+     "--prunable_layers has no effect with --resume_from"),
     (["--importance_batches=100", "--taylor_source=data"], "exceeds --window_rows"),
 ])
 def test_invalid_flags_are_named(train_flags, flags, message):
@@ -295,6 +305,20 @@ def test_noexport_row_cache_and_growth_scale_end_to_end(finished_run, tmp_path):
     assert summary["settings"]["growth_scale"] == 0.5
     assert summary["test"]["ne"] != pytest.approx(fresh["test"]["ne"], rel=1e-6)
     assert summary["train_flops"] == fresh["train_flops"]
+
+
+def test_prunable_layers_choose_what_is_pruned(tmp_path):
+    run_dir = tmp_path / "top_only"
+    _train(str(run_dir), "--noexport", "--synthetic_train_days=0", "--synthetic_test_day=1",
+           "--prunable_layers=top_mlp_0")
+    summary = _summary(run_dir)
+    assert summary["settings"]["prunable_layers"] == ["top_mlp_0"]
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        sparse = [row for row in csv.DictReader(handle) if float(row["train_sparsity"]) > 0]
+    assert sparse and all(
+        row["train_top_mlp_0/active_units"] == "9.0" for row in sparse  # 30% of 32 kept
+    )
+    assert "train_bottom_mlp_0/active_units" not in sparse[0]
 
 
 def test_a_finished_run_run_again_prints_its_summary(finished_run, tmp_path):

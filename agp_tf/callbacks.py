@@ -82,9 +82,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
             kept per layer, seconds spent).
         taylor_source: `"training"` or `"data"` (see `GrowPruneController`);
             default: `"data"` with `importance_data`, else `"training"`. With
-            `"training"` the probes are in every training step from the start
-            and switched on in the scoring windows: no function is traced
-            for them.
+            `"training"` the probes are in the training step of every phase
+            that holds a scoring window and switched on inside it: opening a
+            window traces nothing.
 
     Example:
 
@@ -245,10 +245,9 @@ class GrowPruneCallback(keras.callbacks.Callback):
         Compact plans are static Python state, so each distinct set of plans
         needs its own traced (XLA-compiled) training function. They are kept
         per plan signature: a run alternating dense and sparse phases of one
-        sparsity compiles each only once. Taylor probes are in every one of
-        them, switched on only in the scoring windows (`agp_tf.step_taylor`;
-        on several replicas they are installed for the windows only, and the
-        functions are kept per plans and probes).
+        sparsity compiles each only once. Taylor probes are in the functions
+        of the phases that hold a scoring window, switched on only inside it
+        (`agp_tf.step_taylor`); functions are kept per plans and probes.
         Evaluation needs nothing new at a flip
         (`_install_full_width_evaluation`).
         """

@@ -152,9 +152,9 @@ class GrowPruneController:
         taylor_source: Where "taylor" scores come from. `"training"`: the
             last `importance_batches` training steps before each prune, read
             off their own backward pass (`agp_tf.step_taylor`; no extra pass).
-            The controller installs the probes when it is made and switches
-            them on only inside the scoring windows, so one traced step
-            serves every step of a phase. `"data"`: extra forward and
+            The controller installs the probes in the phases that hold a
+            scoring window and switches them on inside it, so one traced
+            step serves every step of a phase. `"data"`: extra forward and
             backward passes over `importance_data` at the prune. Default:
             `"data"` when `importance_data` is given, else `"training"`.
             With `"training"`, call `on_step_begin` before every step, and

@@ -15,18 +15,21 @@ Under a distribution strategy each replica sees its part of the batch: the
 replicas' terms are summed (all-reduced) before squaring, so every replica
 accumulates the term of the global batch and picks the same neurons.
 
-A probe stays in the graph once installed and is switched on and off by
-a variable (`active`), so one traced (XLA-compiled) training step serves
-the steps inside and outside the scoring windows: opening a window compiles
-nothing measurable: the term is computed and masked out (`tf.where`), which
+A probe is switched on and off by a variable (`active`), so one traced
+(XLA-compiled) training step serves the steps inside and outside a scoring
+window: opening a window compiles nothing. Switched off, a probe costs
+nothing measurable: its term is computed and masked out (`tf.where`), which
 XLA fuses into the backward pass (`scripts/benchmark.py`'s `probed` row).
-Under a parameter-server strategy the accumulation sits in a `tf.cond`, so
-no update of a remote variable runs outside a window. On several replicas
+`GrowPruneController` installs probes in the phases that hold a scoring
+window (the dense phases of `alternate`) and none in the others (on a
+compact layer the scatter back to full width would cost). Under a
+parameter-server strategy the accumulation sits in a `tf.cond`, so no
+update of a remote variable runs outside a window. On several replicas
 neither the all-reduce nor a mirrored update can sit in a `tf.cond`
 (TensorFlow refuses a `merge_call` there), so the controller installs
 probes for the scoring windows only and the steps outside them carry no
-collective. Installing or removing a probe needs the training
-function traced again, as a change of compact plans does.
+collective. Installing or removing a probe needs the training function
+traced again, as a change of compact plans does.
 
 Differences from extra-pass scoring: the training steps run with
 `training=True` (dropout active, if the model has any), the loss is what the

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agp_tf.data.batches import full_batches
+from agp_tf.data.batches import full_batches, pads_exactly, without_autotune
 
 logger = logging.getLogger("agp_tf")
 
@@ -311,7 +311,8 @@ class WindowedRun:
         self.callback.total_steps = self.total_steps
         count = len(self.source.window_rows)
         for index in range(self.windows_done, count):
-            data = self.source.window(index, self.batch_size)
+            # Two iterators per window: an autotuned one can take 0.5 s to end.
+            data = without_autotune(self.source.window(index, self.batch_size))
             started = time.perf_counter()
             lookahead = self.engine.evaluate(
                 model, rebatch(data, self.eval_batch_size, self.source.window_rows[index])
@@ -324,7 +325,7 @@ class WindowedRun:
                 f"window {index + 1}/{count}  {self.source.describe(index)}",
                 self.callback, self.total_steps, self.batch_size, self.verbose,
             )
-            if getattr(model, "jit_compile", False) is True:
+            if getattr(model, "jit_compile", False) is True and pads_exactly(model.loss):
                 # One batch shape: a window's short last batch would compile
                 # every training function a second time (`full_batches`).
                 data = full_batches(data, self.batch_size)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agp_tf.data.batches import full_batches
+from agp_tf.data.batches import full_batches, pads_exactly, without_autotune
 from tests.helpers import dataset, mlp, xor_data
 
 
@@ -54,3 +54,21 @@ def test_a_batch_larger_than_batch_size_is_an_error():
         list(data)
     with pytest.raises(ValueError, match="batch_size=0"):
         full_batches(data, 0)
+
+
+def test_which_losses_padding_keeps_exact():
+    assert pads_exactly("binary_crossentropy")
+    assert pads_exactly(keras.losses.binary_crossentropy)
+    assert pads_exactly(keras.losses.BinaryCrossentropy())
+    assert pads_exactly(keras.losses.BinaryCrossentropy(reduction="mean_with_sample_weight"))
+    assert not pads_exactly(keras.losses.BinaryCrossentropy(reduction="sum"))
+    assert not pads_exactly({"out": "mse"}) and not pads_exactly(None)
+
+
+def test_without_autotune_turns_tuning_off_and_keeps_the_data():
+    data = tf.data.Dataset.range(10).batch(4).prefetch(tf.data.AUTOTUNE)
+    tuned_off = without_autotune(data)
+    assert tuned_off.options().autotune.enabled is False
+    assert [b.tolist() for b in tuned_off.as_numpy_iterator()] == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]
+    ]

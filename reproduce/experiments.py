@@ -150,6 +150,10 @@ def variants(sparsity=SCHEME_SPARSITY):
         ("extra-pass", "Taylor scores from extra passes", {"taylor_source": "data"}),
         ("phases-7", "7 phases of 1/7 (3 sparse, 43% of the samples)",
          {"phase_fraction": repr(1 / 7)}),
+        ("top-only", "only the top MLP pruned (top_mlp_0, top_mlp_1)",
+         {"prunable_layers": "top_mlp_0,top_mlp_1"}),
+        ("bottom-only", "only the bottom MLP pruned (bottom_mlp_0 to _2)",
+         {"prunable_layers": "bottom_mlp_0,bottom_mlp_1,bottom_mlp_2"}),
     ]
     base_flags = dict(flag[2:].split("=", 1) for flag in base.flags)
     return [

@@ -17,7 +17,7 @@ The default data is the synthetic drifting stream with its `rich` teacher
 (the default teacher gives a statically 70%-smaller model nothing to lose;
 the premise table says whether the rich one does at the size run), 600k
 training rows per run, 3 seeds: 69 runs, 48 minutes on 2 cores (the 24
-`variants` runs add 14). `--data=shards` runs the same
+`variants` runs add about 18). `--data=shards` runs the same
 on Criteo Kaggle shards (`scripts/preprocess.py`). `--quick` runs every
 table and plot from 16 small runs in about 5 minutes.
 
@@ -58,7 +58,7 @@ flags.DEFINE_string("output_dir", os.path.join(REPO, "results"),
                     "Where the tables, plots and runs go.")
 flags.DEFINE_list("experiments", list(experiments.PAPER_EXPERIMENTS),
                   f"Any of {', '.join(experiments.EXPERIMENTS)}; variants (alternate(0.7) with "
-                  "other rules, 24 more runs) is not in the default.")
+                  "other rules, 30 more runs) is not in the default.")
 flags.DEFINE_boolean("quick", False, "Small runs and fewer configurations: a few minutes.")
 flags.DEFINE_integer("seeds", None, "Seeds per configuration (default: 3, or 2 with --quick).")
 flags.DEFINE_boolean("resume", False,

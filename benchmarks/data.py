@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from agp_tf.data.batches import without_autotune
 from agp_tf.data.features import DENSE_KEY, SPARSE_KEY
 from agp_tf.data.synthetic import SyntheticCriteo
 
@@ -34,4 +35,6 @@ def batched_dataset(batch, batch_size, repeat=True, skip=0):
     )
     if repeat:
         dataset = dataset.repeat().skip(skip)
-    return dataset.prefetch(2)
+    # Every fit call (a chunk of an end-to-end run) ends an iterator: an
+    # autotuned one can take 0.5 s to end (`without_autotune`).
+    return without_autotune(dataset.prefetch(2))

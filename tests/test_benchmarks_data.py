@@ -29,3 +29,5 @@ def test_repeated_batches_cycle_from_skip():
     dataset = data.batched_dataset(_rows(12), 4, repeat=True, skip=2)
     firsts = [float(labels[0]) for _, labels in dataset.take(4)]
     assert firsts == [8.0, 0.0, 4.0, 8.0]
+    # each fit call's iterator ends at once (no autotuning thread to wait for)
+    assert dataset.options().autotune.enabled is False

@@ -101,8 +101,9 @@ flags.DEFINE_integer("eval_batch_size", 4096,
 flags.DEFINE_integer("steps_per_execution", 32,
                      "Training steps per call into TensorFlow (Keras' steps_per_execution): "
                      "fewer round trips from Python, which at small batches cost as much as "
-                     "the step. Flips still land on the schedule's step. Not with "
-                     "--strategy=parameter_server, which dispatches steps one at a time.")
+                     "the step. Flips still land on the schedule's step. 1 under "
+                     "--strategy=parameter_server (steps go to the workers one at a time) and "
+                     "--strategy=multi_worker (Keras' multi-step evaluation fails there).")
 flags.DEFINE_bool("jit_compile", True, "Compile train steps with XLA.")
 flags.DEFINE_string("xla_cache_dir", DEFAULT_XLA_CACHE_DIR,
                     "TensorFlow's persistent XLA compilation cache (with --jit_compile): a step "
@@ -318,6 +319,10 @@ def check_strategy():
         if FLAGS.jit_compile and not tf.config.list_physical_devices("GPU"):
             raise SettingsError("--strategy=multi_worker on CPUs runs without XLA (XLA does "
                                 "not compile collectives for CPU devices): add --nojit_compile")
+        if FLAGS["steps_per_execution"].present and FLAGS.steps_per_execution != 1:
+            raise SettingsError("--strategy=multi_worker runs one step per execution: Keras' "
+                                "multi-step evaluation fails under MultiWorkerMirroredStrategy "
+                                "(\"must feed a value for placeholder\")")
         return
     if "ps" not in cluster or "chief" not in cluster:
         raise SettingsError("--strategy=parameter_server: TF_CONFIG needs a chief (the "
@@ -425,8 +430,13 @@ def compile_model(model, optimizer=None):
 
 
 def steps_per_execution():
-    """--steps_per_execution, or 1 under parameter servers (steps go out one by one)."""
-    return 1 if FLAGS.strategy == "parameter_server" else FLAGS.steps_per_execution
+    """--steps_per_execution, or 1 on clusters: parameter servers take steps one
+    by one, and under MultiWorkerMirroredStrategy Keras' multi-step test
+    function fails (a `tf.cond` in its loop: "must feed a value for
+    placeholder", the pitfall `agp_tf.multi_step` avoids for training)."""
+    if FLAGS.strategy in ("parameter_server", "multi_worker"):
+        return 1
+    return FLAGS.steps_per_execution
 
 
 def format_summary(summary):

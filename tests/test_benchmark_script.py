@@ -43,7 +43,7 @@ def report(tmp_path_factory):
 def test_step_times_are_positive_for_every_configuration(report):
     data, _ = report
     variants = {r["variant"] for r in data["step_times"]}
-    assert variants == {"dense", "masked", "compact", "static", "floor", "tfmot"}
+    assert variants == {"dense", "probed", "masked", "compact", "static", "floor", "tfmot"}
     for row in data["step_times"]:
         if row["variant"] == "tfmot" and row.get("median_ms") is None:
             continue  # the peers extra is optional; its note says why
@@ -55,7 +55,7 @@ def test_step_times_are_positive_for_every_configuration(report):
     assert data["config"]["static_top_mlp"] == [4, 2, 1]
     ratios = data["ratios"][0]
     for field in ("compact_over_static", "compact_over_static_cpu", "masked_over_dense",
-                  "static_over_dense", "floor_over_dense"):
+                  "static_over_dense", "probed_over_dense", "floor_over_dense"):
         assert ratios[field] > 0, field
 
 

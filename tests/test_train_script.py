@@ -135,8 +135,12 @@ def test_recurring_training_continues_from_the_saved_step(finished_run, tmp_path
         summary["test"]["ne"] / baseline["test"]["ne"] - 1
     )
     assert summary["checkpoint_seconds"] > 0 and summary["other_seconds"] > 0
-    # The compiled steps went into the persistent cache for the next run.
-    assert any(name.startswith("xla_compile_cache") for name in os.listdir(cache))
+    # The compiled steps went into the persistent cache for the next run, in
+    # the folder of this TensorFlow version.
+    import tensorflow as tf
+
+    folder = cache / f"tensorflow-{tf.__version__}"
+    assert any(name.startswith("xla_compile_cache") for name in os.listdir(folder))
 
 
 def _masks_and_step(path):
@@ -229,6 +233,9 @@ PS_CLUSTER = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0
     (None, ["--strategy=multi_worker"], "--strategy=multi_worker needs TF_CONFIG"),
     ({"cluster": {"worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
      ["--strategy=multi_worker", "--jit_compile"], "add --nojit_compile"),
+    ({"cluster": {"worker": ["127.0.0.1:2", "127.0.0.1:3"]}, "task": {"type": "worker", "index": 0}},
+     ["--strategy=multi_worker", "--nojit_compile", "--steps_per_execution=8"],
+     "--strategy=multi_worker runs one step per execution"),
     (None, ["--strategy=parameter_server"], "--strategy=parameter_server needs TF_CONFIG"),
     ("{not json", ["--strategy=multi_worker"], "TF_CONFIG is not valid JSON"),
     ({"cluster": PS_CLUSTER, "task": {"type": "chief", "index": 0}},

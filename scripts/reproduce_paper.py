@@ -16,8 +16,8 @@ runs' records:
 The default data is the synthetic drifting stream with its `rich` teacher
 (the default teacher gives a statically 70%-smaller model nothing to lose;
 the premise table says whether the rich one does at the size run), 600k
-training rows per run, 3 seeds: 69 runs, 48 minutes on 2 cores (the 24
-`variants` runs add about 18). `--data=shards` runs the same
+training rows per run, 3 seeds: 69 runs, 27 minutes on 2 cores (the 30
+`variants` runs add 11). `--data=shards` runs the same
 on Criteo Kaggle shards (`scripts/preprocess.py`). `--quick` runs every
 table and plot from 16 small runs in about 5 minutes.
 

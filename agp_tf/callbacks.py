@@ -240,11 +240,11 @@ class GrowPruneCallback(keras.callbacks.Callback):
     # ---- per step -----------------------------------------------------------
 
     def _rebuild_functions(self, reuse=True):
-        """Points the model's training function at the current plans.
+        """Points the model's training function at the current plans and probes.
 
         Compact plans are static Python state, so each distinct set of plans
         needs its own traced (XLA-compiled) training function. They are kept
-        per plan signature: a run alternating dense and sparse phases of one
+        per step signature: a run alternating dense and sparse phases of one
         sparsity compiles each only once. Taylor probes are in the functions
         of the phases that hold a scoring window, switched on only inside it
         (`agp_tf.step_taylor`); functions are kept per plans and probes.

@@ -269,7 +269,7 @@ class GrowPruneController:
         # that holds a scoring window (`_sync_probes`), where a window switches
         # them on; on several, a probe's all-reduce would run in every step,
         # so they are installed for each window and removed after it.
-        self._probes_by_phase = self.scores_from_training and self._num_replicas() == 1
+        self._probes_by_phase = self.scores_from_training and self._strategy().num_replicas_in_sync == 1
         if any(getattr(layer, "taylor_probe", None) is not None for layer in self.layers):
             self._remove_probes()  # an earlier controller's: this one decides now
         self.specs = flops.layer_specs(model, self.links)
@@ -404,9 +404,9 @@ class GrowPruneController:
         """Whether the training steps are being scored now (probes switched on)."""
         return self._probing
 
-    def _num_replicas(self):
-        strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-        return strategy.num_replicas_in_sync
+    def _strategy(self):
+        """The model's distribution strategy (the default one outside any)."""
+        return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
     def _probes_installed(self):
         """Whether every prunable layer carries this controller's probe (an
@@ -451,8 +451,7 @@ class GrowPruneController:
         """
         if not self._probes:
             # Mirrored under the model's strategy: every replica adds the same.
-            strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-            with strategy.scope():
+            with self._strategy().scope():
                 # One switch for all: a step reads one variable for every probe.
                 active = tf.Variable(False, trainable=False, name="taylor_probes_active",
                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)

@@ -456,7 +456,21 @@ def default_prunable_layers(bottom_mlp=PAPER_BOTTOM_MLP, top_mlp=PAPER_TOP_MLP):
     )
 
 
-def _resolve_prunable(prunable, bottom_mlp, top_mlp):
+def resolve_prunable(prunable, bottom_mlp=PAPER_BOTTOM_MLP, top_mlp=PAPER_TOP_MLP):
+    """The names of the MLP layers `build_dlrm(prunable=...)` makes prunable.
+
+    Args:
+        prunable: None (`default_prunable_layers`), a collection of layer
+            names, or a predicate on the layer name.
+        bottom_mlp, top_mlp: The MLP widths.
+
+    Returns:
+        A frozenset of layer names.
+
+    Raises:
+        ValueError: `prunable` names a layer the model does not have, or is
+            of another kind.
+    """
     names = mlp_layer_names(bottom_mlp, top_mlp)
     if prunable is None:
         return frozenset(default_prunable_layers(bottom_mlp, top_mlp))
@@ -605,7 +619,7 @@ def build_dlrm(
             f"interaction={interaction!r}"
         )
     seed = _check_seed(seed)
-    prunable_names = _resolve_prunable(prunable, bottom_mlp, top_mlp)
+    prunable_names = resolve_prunable(prunable, bottom_mlp, top_mlp)
     num_mlp = len(bottom_mlp) + len(top_mlp)
     seeds = _table_seeds(seed, num_mlp + 1)
     mlp_seeds = iter(seeds[:num_mlp])

@@ -266,13 +266,12 @@ def check_prunable_layers(bottom_mlp, top_mlp):
     if FLAGS.resume_from:
         raise SettingsError("--prunable_layers has no effect with --resume_from (the saved "
                             "model's layers say which are prunable)")
-    from agp_tf.models.dlrm import mlp_layer_names
+    from agp_tf.models.dlrm import resolve_prunable
 
-    names = mlp_layer_names(bottom_mlp, top_mlp)
-    unknown = [name for name in FLAGS.prunable_layers if name not in names]
-    if unknown:
-        raise SettingsError(f"--prunable_layers: the model has no layer {', '.join(unknown)}; "
-                            f"its MLP layers are {', '.join(names)}")
+    try:
+        resolve_prunable(FLAGS.prunable_layers, bottom_mlp, top_mlp)
+    except ValueError as error:
+        raise SettingsError(f"--prunable_layers: {error}") from None
 
 
 def cluster_task():

@@ -215,7 +215,7 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(finished_run, tmp
     (["--growth=zero", "--growth_scale=0.5"], "--growth_scale has no effect with --growth=zero"),
     (["--bottom_mlp=a,b"], "--bottom_mlp must be comma-separated integers"),
     (["--prunable_layers=top_mlp_0,top_mlp_9"],
-     "--prunable_layers: the model has no layer top_mlp_9; its MLP layers are bottom_mlp_0"),
+     "--prunable_layers: `prunable` names layers the model does not have: ['top_mlp_9']"),
     (["--prunable_layers=top_mlp_0", f"--resume_from={__file__}"],
      "--prunable_layers has no effect with --resume_from"),
     (["--importance_batches=100", "--taylor_source=data"], "exceeds --window_rows"),

@@ -237,9 +237,8 @@ class ParameterServerTrainer:
     # ---- the step -----------------------------------------------------------
 
     def _step_fn(self, controller, fed=False):
-        """The traced step for the current plans (Taylor probes, when the
-        controller has them, are in it from the start); `fed`: takes a batch,
-        not an iterator."""
+        """The traced step for the current plans and Taylor probes
+        (`controller.step_signature`); `fed`: takes a batch, not an iterator."""
         key = (controller.step_signature() if controller else None, fed)
         if key not in self._step_fns:
             self._step_fns[key] = self._make_step_fn(controller, fed)

@@ -169,6 +169,10 @@ class GrowPruneCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         total_steps = self._resolve_total_steps()
+        # Before a new controller sets plans (every layer gets one, the plain
+        # path in dense phases): an evaluation function Keras traced before
+        # this fit is full width and is kept.
+        self._install_full_width_evaluation()
         if self.controller is None or self.controller.model is not self.model:
             self.controller = GrowPruneController(
                 self.model,
@@ -213,7 +217,6 @@ class GrowPruneCallback(keras.callbacks.Callback):
         elif self._steps_per_call > 1 and self.model.train_function != self._execute:
             # Keras' own multi-step function cannot stop at a flip: use ours.
             self._install_train_function(multi_step.make_train_steps(self.model))
-        self._install_full_width_evaluation()
         if self._signature is None:  # the model's own functions: traced under these plans
             self._signature = self.controller.step_signature()
         if self.log_dir and self._writer is None and self._is_chief():

@@ -34,6 +34,21 @@ class CompactPlan:
             raise ValueError("A dense output (kept_outputs=None) cannot be emitted compact.")
 
 
+# Activations with activation(0) == 0 exactly: a pruned neuron's
+# pre-activation is exactly 0 (masked kernel column and bias), so its output
+# is 0 without a second multiply by the mask (3-4% of a masked DLRM step).
+ZERO_PRESERVING_ACTIVATIONS = (
+    keras.activations.relu,
+    keras.activations.relu6,
+    keras.activations.leaky_relu,
+    keras.activations.elu,
+    keras.activations.selu,
+    keras.activations.gelu,
+    keras.activations.silu,
+    keras.activations.tanh,
+)
+
+
 def replace_neurons(value, keep, axis, replacement):
     """`value` with the neurons not in `keep` (along `axis`) taken from `replacement`.
 
@@ -314,8 +329,10 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         if probe is not None:
             outputs = probe(outputs)
         if self.activation is not None and self.activation is not keras.activations.linear:
-            # activation(0) need not be 0 (sigmoid): mask again after it.
-            outputs = ops.multiply(self.activation(outputs), mask)
+            outputs = self.activation(outputs)
+            if self.activation not in ZERO_PRESERVING_ACTIVATIONS:
+                # activation(0) need not be 0 (sigmoid): mask again after it.
+                outputs = ops.multiply(outputs, mask)
         return outputs
 
     def _compact_call(self, inputs, plan, probe=None):

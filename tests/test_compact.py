@@ -30,7 +30,7 @@ def test_outputs_that_leave_the_mlp_are_full_width():
     plans = topology.compact_plans(model)
     assert plans["a"] == (CompactPlan(4, None, False), None)
     assert plans["b"] == (CompactPlan(4, None, False), None)  # b is a model output
-    assert plans["out"] == (None, None)  # nothing to skip: the plain path
+    assert plans["out"] == (CompactPlan(), None)  # every neuron kept: no mask multiply
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     masked = [keras.ops.convert_to_numpy(t) for t in model(x)]
     for layer in ("a", "b", "out"):
@@ -95,6 +95,35 @@ def test_compact_and_masked_execution_train_identically(jit_compile):
     keep = compact_model.get_layer("d0").mask_numpy()
     assert np.all(compact_model.get_layer("d0").kernel.numpy()[:, ~keep] == 0.0)
     assert np.all(compact_model.get_layer("d1").kernel.numpy()[~keep, :] == 0.0)
+
+
+def test_a_dense_phase_runs_the_plain_path_and_trains_as_the_masked_one():
+    x, y = xor_data(640, features=3)
+    data = dataset(x, y, 32)
+
+    def train(compact):
+        model = mlp((3, 32, 16, 1), seed=7)
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", jit_compile=True)
+        controller = GrowPruneController(
+            model, schedules.pruning_only(0.6, start=0.5), total_steps=40,
+            criterion="magnitude", compact=compact,
+        )
+        controller.on_step_begin(step=0)  # the dense first half
+        model.make_train_function(force=True)
+        recorder = BatchLosses()
+        model.fit(data, epochs=1, verbose=0, callbacks=[recorder])
+        return model, recorder.losses
+
+    masked_model, masked_losses = train(compact=False)
+    plain_model, plain_losses = train(compact=True)
+    assert all(layer.compact_plan is None for layer in topology.dense_layers(masked_model))
+    # every neuron kept: no mask multiply at all
+    assert all(layer.compact_plan == CompactPlan() for layer in topology.dense_layers(plain_model))
+    np.testing.assert_allclose(plain_losses, masked_losses, rtol=1e-6)
+    for a, b in zip(plain_model.weights, masked_model.weights):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_without_compact_plans_runs_the_masked_path_and_puts_the_plans_back():

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from agp_tf.layers import MaskedDense
+from agp_tf.layers import ZERO_PRESERVING_ACTIVATIONS, MaskedDense
 from tests.helpers import mlp
 
 
@@ -21,7 +21,7 @@ def test_dense_output_matches_hand_computation():
     assert layer.sparsity == 0.0 and layer.active_units == 3
 
 
-@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh", "gelu", "elu", "silu"])
 def test_pruned_neuron_output_and_weights_are_exactly_zero(activation):
     layer = _layer(activation=activation)
     layer.set_mask([1, 0, 1])
@@ -123,3 +123,10 @@ def test_replace_neurons_by_hand():
     assert got.dtype == np.float32
     rows = replace_neurons(value, [False, True], 0, np.full((2, 3), 9.0))
     np.testing.assert_array_equal(rows, [[9.0, 9.0, 9.0], [4.0, 5.0, 6.0]])
+
+
+@pytest.mark.parametrize("activation", ZERO_PRESERVING_ACTIVATIONS, ids=lambda f: f.__name__)
+def test_activations_that_skip_the_second_mask_keep_zero_exactly(activation):
+    # The masked path trusts activation(0) == 0 for these and multiplies by
+    # the mask only before them.
+    assert float(keras.ops.convert_to_numpy(activation(keras.ops.zeros((3,))))[1]) == 0.0

@@ -71,3 +71,29 @@ def test_under_mirrored_strategy():
     reference.fit(dataset(x, y, 32), epochs=1, verbose=0)
     for a, b in zip(ours.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class _BranchingTrainStep(keras.Model):
+    """A train_step with a Python `if` on a tensor: valid only under AutoGraph."""
+
+    def train_step(self, data):
+        x, _ = data
+        if keras.ops.sum(x) > 0:
+            return {"branch": keras.ops.ones(())}
+        return {"branch": keras.ops.zeros(())}
+
+
+def test_train_step_is_not_converted_by_autograph_as_in_keras():
+    # Keras traces its own step without AutoGraph; ours does the same (a
+    # conversion would cost time at every trace, and behave unlike fit).
+    import tensorflow as tf
+
+    inputs = keras.Input((3,))
+    model = _BranchingTrainStep(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x, y = xor_data(64)
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+        model.fit(dataset(x, y, 32), verbose=0)
+    train_steps = multi_step.make_train_steps(model)
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+        train_steps(iter(dataset(x, y, 32)), 2)

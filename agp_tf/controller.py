@@ -348,15 +348,7 @@ class GrowPruneController:
         """Sets each MaskedDense's plan from the masks, and the Taylor probes
         the phase needs (`_sync_probes`); True if any changed (a traced
         training step no longer fits)."""
-        plans = topology.compact_plans(self.model) if self.compact else {}
-        changed = False
-        for layer in topology.dense_layers(self.model):
-            if not hasattr(layer, "set_compact_plan"):
-                continue
-            plan, producer = plans.get(layer.name, (None, None))
-            if layer.compact_plan != plan or layer.compact_producer is not producer:
-                layer.set_compact_plan(plan, producer)
-                changed = True
+        changed = topology.set_compact_plans(self.model, self.compact)
         return self._sync_probes() or changed
 
     def _check_total_steps_set(self):

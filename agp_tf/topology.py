@@ -260,6 +260,29 @@ def compact_plans(model):
     return plans
 
 
+def set_compact_plans(model, compact=True):
+    """Sets every MaskedDense's plan from the masks (`compact_plans`), or with
+    `compact=False` clears them all (the masked path).
+
+    With every neuron kept this is the plain path, the step a dense phase of
+    growth and pruning runs. Functions traced before must be traced again
+    when this returns True.
+
+    Returns:
+        Whether any layer's plan or producer changed.
+    """
+    plans = compact_plans(model) if compact else {}
+    changed = False
+    for layer in dense_layers(model):
+        if not isinstance(layer, MaskedDense):
+            continue
+        plan, producer = plans.get(layer.name, (None, None))
+        if layer.compact_plan != plan or layer.compact_producer is not producer:
+            layer.set_compact_plan(plan, producer)
+            changed = True
+    return changed
+
+
 def plan_signature(model):
     """Hashable key of every MaskedDense's compact plan and producer.
 

@@ -3,8 +3,11 @@
 Trains `agp_tf.models.dlrm.build_dlrm` (embedding dim 4, bottom MLP
 13-256-128-64-4, top MLP 355-256-128-1, SGD with learning rate 0.1, BCE)
 with `model.fit` for every combination of batch size, `jit_compile`,
-embedding layout, dot interaction and `steps_per_execution`, and prints a
-markdown table (optionally JSON).
+embedding layout, dot interaction, MLP path and `steps_per_execution`, and
+prints a markdown table (optionally JSON). The MLP path `plain` is the step
+growth and pruning runs in its dense phases (every neuron kept, no mask
+multiply); `masked` multiplies the kernels by the neuron masks, as a fit
+without `GrowPruneCallback` does.
 
 Data comes from in-memory tensors (random ids and features, whole batches
 pre-built so the input pipeline costs nothing) or from preprocessed shards
@@ -51,6 +54,14 @@ flags.DEFINE_list(
     "interactions", ["agp_tf", "keras_rs"],
     "Dot interactions to measure (`build_dlrm(interaction=)`): agp_tf's, whose gradient is "
     "a gather, and keras_rs', whose gradient is a scatter. Same outputs.",
+)
+MLP_PATHS = ("plain", "masked")
+flags.DEFINE_list(
+    "mlp_paths", list(MLP_PATHS),
+    "How the MLP layers run: plain (every neuron kept, so no mask multiply: the step "
+    "GrowPruneCallback runs in dense phases, agp_tf.topology.set_compact_plans) or masked "
+    "(kernels and biases multiplied by the neuron masks every step: a plain model.fit of the "
+    "DLRM, no callback).",
 )
 flags.DEFINE_enum(
     "data", "memory", ["memory", "shards", "shards_in_memory"],
@@ -189,8 +200,9 @@ def _vocab_sizes():
     return [max(1, math.ceil(n / FLAGS.vocab_divisor)) for n in CRITEO_KAGGLE_VOCAB_SIZES]
 
 
-def _measure(tf, np, keras, vocab_sizes, embedding, interaction, batch_size, jit_compile,
-             per_call):
+def _measure(tf, np, keras, vocab_sizes, embedding, interaction, mlp_path, batch_size,
+             jit_compile, per_call):
+    from agp_tf import topology
     from agp_tf.models import dlrm
 
     model = dlrm.build_dlrm(
@@ -202,6 +214,8 @@ def _measure(tf, np, keras, vocab_sizes, embedding, interaction, batch_size, jit
         seed=FLAGS.seed,
         interaction=interaction,
     )
+    if mlp_path == "plain":
+        topology.set_compact_plans(model)
     optimizers = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
     rss_after_build = _rss_mb()
     model.compile(
@@ -242,6 +256,7 @@ def _measure(tf, np, keras, vocab_sizes, embedding, interaction, batch_size, jit
     return {
         "embedding": embedding,
         "interaction": interaction,
+        "mlp_path": mlp_path,
         "batch_size": batch_size,
         "jit_compile": jit_compile,
         "steps_per_execution": per_call,
@@ -260,13 +275,14 @@ def _measure(tf, np, keras, vocab_sizes, embedding, interaction, batch_size, jit
 
 def _markdown(results):
     lines = [
-        "| embedding | interaction | batch | jit_compile | steps/execution | samples/s (median) "
-        "| samples/s (best) | median ms/step | CPU ms/step |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| embedding | interaction | MLP path | batch | jit_compile | steps/execution "
+        "| samples/s (median) | samples/s (best) | median ms/step | CPU ms/step |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['embedding']} | {r['interaction']} | {r['batch_size']} | {r['jit_compile']} | "
+            f"| {r['embedding']} | {r['interaction']} | {r['mlp_path']} | {r['batch_size']} | "
+            f"{r['jit_compile']} | "
             f"{r['steps_per_execution']} | "
             f"{r['samples_per_s']:,.0f} | {r['best_samples_per_s']:,.0f} | "
             f"{r['median_step_ms']:.2f} | {r['cpu_ms_per_step']:.2f} |"
@@ -290,6 +306,11 @@ def main(argv):
         raise app.UsageError(
             "--steps, --warmup_steps, --steps_per_execution and --repeats must be >= 1."
         )
+    for mlp_path in FLAGS.mlp_paths:
+        if mlp_path not in MLP_PATHS:
+            raise app.UsageError(
+                f"--mlp_paths entries must be in {MLP_PATHS}. Received: {mlp_path!r}"
+            )
     batch_sizes = _ints("batch_sizes", FLAGS.batch_sizes)
     jit_settings = [_bool(v) for v in FLAGS.jit_compile]
     from agp_tf.models import dlrm
@@ -321,6 +342,7 @@ def main(argv):
         (embedding, interaction, batch_size, jit_compile, per_call)
         for embedding in FLAGS.embeddings
         for interaction in FLAGS.interactions
+        for mlp_path in FLAGS.mlp_paths
         for batch_size in batch_sizes
         for jit_compile in jit_settings
         for per_call in per_call_settings
@@ -331,8 +353,8 @@ def main(argv):
             keras.backend.clear_session()
             r = _measure(tf, np, keras, vocab_sizes, *config)
             print(
-                f"[{repeat + 1}/{FLAGS.repeats}] {config[0]:8s} {config[1]:8s} "
-                f"batch={config[2]:5d} jit={config[3]!s:5s} steps/execution={config[4]:3d} "
+                f"[{repeat + 1}/{FLAGS.repeats}] {config[0]:8s} {config[1]:8s} {config[2]:6s} "
+                f"batch={config[3]:5d} jit={config[4]!s:5s} steps/execution={config[5]:3d} "
                 f"{r['samples_per_s']:10,.0f} samples/s  "
                 f"{r['median_step_ms']:7.2f} ms/step",
                 flush=True,
@@ -373,6 +395,7 @@ def main(argv):
                 "steps": FLAGS.steps,
                 "warmup_steps": FLAGS.warmup_steps,
                 "steps_per_execution": per_call_settings,
+                "mlp_paths": FLAGS.mlp_paths,
                 "intra_op_threads": intra,
                 "inter_op_threads": FLAGS.inter_op_threads,
                 "cpu_count": cores,

@@ -16,7 +16,7 @@ def test_measures_every_configuration_and_writes_json(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "benchmark_dlrm.py"),
          "--batch_sizes=64", "--jit_compile=false", "--embeddings=fused",
-         "--interactions=agp_tf,keras_rs", "--steps_per_execution=1,4", "--steps=8", "--warmup_steps=4", "--vocab_divisor=10000",
+         "--interactions=agp_tf,keras_rs", "--mlp_paths=plain", "--steps_per_execution=1,4", "--steps=8", "--warmup_steps=4", "--vocab_divisor=10000",
          "--bottom_mlp=16,4", "--top_mlp=16,1", f"--output_json={output}"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
@@ -30,11 +30,13 @@ def test_measures_every_configuration_and_writes_json(tmp_path):
                     ("keras_rs", 64, False, 1), ("keras_rs", 64, False, 4)]
     assert all(r["steps"] == 8 and r["samples_per_s"] > 0 for r in report["results"])
     assert report["config"]["steps_per_execution"] == [1, 4]
-    assert "| fused | keras_rs | 64 | False | 4 |" in result.stdout
+    assert all(r["mlp_path"] == "plain" for r in report["results"])
+    assert "| fused | keras_rs | plain | 64 | False | 4 |" in result.stdout
 
 
 @pytest.mark.parametrize("flag", [
     "--steps_per_execution=0",
+    "--mlp_paths=unmasked",
     pytest.param("--interactions=dot", marks=pytest.mark.slow),  # checked after TensorFlow loads: 5 s
 ])
 def test_bad_flags_are_refused(flag):

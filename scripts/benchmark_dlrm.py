@@ -339,7 +339,7 @@ def main(argv):
 
     vocab_sizes = _vocab_sizes()
     configs = [
-        (embedding, interaction, batch_size, jit_compile, per_call)
+        (embedding, interaction, mlp_path, batch_size, jit_compile, per_call)
         for embedding in FLAGS.embeddings
         for interaction in FLAGS.interactions
         for mlp_path in FLAGS.mlp_paths

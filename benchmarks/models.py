@@ -2,7 +2,7 @@
 
 import keras
 
-from agp_tf import importance, schedules
+from agp_tf import importance, schedules, topology
 from agp_tf.controller import GrowPruneController
 from agp_tf.models import dlrm
 
@@ -68,6 +68,11 @@ def build_agp_variant(settings, variant, vocab_sizes, jit_compile, mlps):
     model = build_compiled_dlrm(
         settings, vocab_sizes, widths, jit_compile, settings.steps_per_execution
     )
+    if variant in ("dense",) + _OWN_WIDTHS:
+        # Every neuron kept: the plain path (no mask multiply), the step of
+        # a dense phase under GrowPruneCallback and of a plain smaller model.
+        topology.set_compact_plans(model)
+        model.make_train_function(force=True)
     if variant == "probed":
         # The controller installs Taylor probes, switched off until a
         # scoring window: the dense steps of a run that scores from training.

@@ -40,3 +40,14 @@ def test_probed_variant_carries_switched_off_probes_on_every_prunable_layer():
     probe = model.get_layer("top_mlp_0").taylor_probe
     assert not probe.is_active()
     assert model.get_layer("top_mlp_0").active_units == 16  # dense: nothing pruned
+
+
+def test_dense_static_and_floor_run_the_plain_path_and_masked_runs_the_masks():
+    from agp_tf.layers import CompactPlan
+
+    mlps = models.variant_mlps(SETTINGS)
+    for variant in ("dense", "static", "floor"):
+        model = models.build_agp_variant(SETTINGS, variant, [10, 20], False, mlps)
+        assert model.get_layer("top_mlp_0").compact_plan == CompactPlan(), variant
+    masked = models.build_agp_variant(SETTINGS, "masked", [10, 20], False, mlps)
+    assert masked.get_layer("top_mlp_0").compact_plan is None

@@ -11,9 +11,11 @@ from keras import ops
 class CompactPlan:
     """Static shape of a MaskedDense's computation for the current phase.
 
-    Only counts are static; which neurons are kept is read from the masks at
-    run time. A compiled step therefore depends on the sparsity, not on the
-    choice of neurons, and is reused by every sparse phase of that sparsity.
+    Only counts are static; which neurons are kept is read at run time from
+    the layer's index variables, set from the mask whenever it changes
+    (`MaskedDense.refresh_compact_indices`). A compiled step therefore depends
+    on the sparsity, not on the choice of neurons, and is reused by every
+    sparse phase of that sparsity.
 
     Attributes:
         kept_outputs: Number of kept output neurons, or None when all are
@@ -74,28 +76,34 @@ def replace_neurons(value, keep, axis, replacement):
     return np.where(keep, value, replacement).astype(value.dtype)
 
 
-def kept_indices(mask, count):
-    """Indices of the kept entries of `mask`, ascending, as a static-size tensor.
+def neuron_order(keep):
+    """The kept neurons ascending, then the pruned ones ascending.
+
+    A compact step reads its kept neurons as the first `count` entries: a
+    static slice, whichever neurons they are.
 
     Args:
-        mask: Float tensor `(units,)`, 1.0 = kept; exactly `count` are kept.
-        count: Python int, the number of kept entries.
+        keep: Boolean array `(units,)`, True = kept.
 
     Returns:
-        int32 tensor `(count,)`.
+        int32 array `(units,)`, a permutation of `range(units)`.
     """
-    units = mask.shape[0]
-    # Kept entries score units - i > 0, pruned ones -i <= 0: top_k returns
-    # the kept ones in ascending index order.
-    order = ops.arange(units, dtype="int32")
-    scores = ops.cast(ops.greater(mask, 0.5), "int32") * units - order
-    return ops.top_k(scores, count, sorted=True)[1]
+    keep = np.asarray(keep, dtype=bool)
+    return np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)]).astype(np.int32)
 
 
-def scatter_index(mask, count):
-    """For each neuron, its column in the compact output, or `count` if pruned."""
-    kept = ops.cast(ops.greater(mask, 0.5), "int32")
-    return ops.where(ops.greater(kept, 0), ops.cumsum(kept) - 1, count)
+def compact_columns(keep):
+    """For each neuron, its column in the compact output, or `count` (the
+    number kept) when pruned: pruned neurons then read an appended zero column.
+
+    Example:
+
+    ```python
+    compact_columns([True, False, True])   # [0, 2, 1]
+    ```
+    """
+    keep = np.asarray(keep, dtype=bool)
+    return np.where(keep, np.cumsum(keep) - 1, keep.sum()).astype(np.int32)
 
 
 class PrunableNeurons:
@@ -280,6 +288,8 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         self.compact_plan = None
         object.__setattr__(self, "_compact_producer", None)
         object.__setattr__(self, "_taylor_probe", None)
+        object.__setattr__(self, "_neuron_order", None)
+        object.__setattr__(self, "_compact_columns", None)
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -313,6 +323,18 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
         )
         # (units,) 1.0 = kept, 0.0 = pruned.
         self.add_neuron_mask()
+        # Index state derived from the mask for compact steps (`neuron_order`,
+        # `compact_columns`): not weights (not saved, not trained), set again
+        # from the mask by `set_mask` and `refresh_compact_indices`. Variables,
+        # so a compiled step serves every choice of neurons of one plan; made
+        # here, in the scope the layer is built in (placed like the mask).
+        all_kept = np.ones(self.units, dtype=bool)
+        for name, value in (("_neuron_order", neuron_order(all_kept)),
+                            ("_compact_columns", compact_columns(all_kept))):
+            # Untracked (object.__setattr__): not part of the layer's weights.
+            object.__setattr__(self, name, keras.Variable(
+                value, dtype="int32", trainable=False, name=name.lstrip("_")
+            ))
 
     def call(self, inputs, training=None):
         # The probe only in training steps: evaluation traces stay as they are.
@@ -338,10 +360,10 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
     def _compact_call(self, inputs, plan, probe=None):
         kernel = ops.cast(self.kernel, self.compute_dtype)  # (input_dim, units)
         if plan.kept_inputs is not None:
-            rows = kept_indices(self.compact_producer.mask, plan.kept_inputs)
+            rows = self.compact_producer.neuron_order_variable[: plan.kept_inputs]
             kernel = ops.take(kernel, rows, axis=0)
         if plan.kept_outputs is not None:
-            columns = kept_indices(self.mask, plan.kept_outputs)
+            columns = self._neuron_order[: plan.kept_outputs]
             # (kept_inputs, kept_outputs): the only block that is multiplied.
             kernel = ops.take(kernel, columns, axis=1)
         outputs = ops.matmul(inputs, kernel)
@@ -358,7 +380,7 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
             # Back to (batch_size, units): pruned neurons read an appended
             # zero column, so they are exactly 0 whatever the activation.
             outputs = ops.pad(outputs, [[0, 0], [0, 1]])
-            outputs = ops.take(outputs, scatter_index(self.mask, plan.kept_outputs), axis=1)
+            outputs = ops.take(outputs, self._compact_columns, axis=1)
         return outputs
 
     def set_compact_plan(self, plan, producer=None):
@@ -388,10 +410,27 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
                         "the producer whose mask keeps that many."
                     )
         self.compact_plan = plan
+        if plan is not None:
+            self.refresh_compact_indices()
         reference = producer if plan is not None and plan.kept_inputs else None
         # A plain reference: assigning a layer attribute would make Keras
         # track the producer as a sub-layer of this one.
         object.__setattr__(self, "_compact_producer", reference)
+
+    def refresh_compact_indices(self):
+        """Sets the compact steps' index state from the mask (a mask restored
+        from a checkpoint, say). `set_mask` and `set_compact_plan` call it."""
+        if self._neuron_order is None:  # not built
+            return
+        keep = self.mask_numpy()
+        self._neuron_order.assign(neuron_order(keep))
+        self._compact_columns.assign(compact_columns(keep))
+
+    @property
+    def neuron_order_variable(self):
+        """int32 `(units,)` variable: the kept neurons ascending, then the pruned
+        (`neuron_order`), as of the last `refresh_compact_indices`."""
+        return self._neuron_order
 
     def set_taylor_probe(self, probe):
         """Sets (or with None removes) a `step_taylor.StepTaylorProbe` on the
@@ -416,6 +455,7 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
     def set_mask(self, mask):
         """Sets the mask (see `PrunableNeurons.set_mask`); drops a compact plan it contradicts."""
         super().set_mask(mask)
+        self.refresh_compact_indices()
         plan = self.compact_plan
         if plan is not None:
             expected = None if self.active_units == self.units else self.active_units

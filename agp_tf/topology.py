@@ -280,6 +280,10 @@ def set_compact_plans(model, compact=True):
         if layer.compact_plan != plan or layer.compact_producer is not producer:
             layer.set_compact_plan(plan, producer)
             changed = True
+        elif plan is not None:
+            # Same plan, masks perhaps changed (a prune at the same sparsity,
+            # a restored checkpoint): the compiled step stays, its indices move.
+            layer.refresh_compact_indices()
     return changed
 
 

@@ -126,6 +126,24 @@ def test_a_dense_phase_runs_the_plain_path_and_trains_as_the_masked_one():
         )
 
 
+def test_a_mask_restored_under_the_same_plan_moves_the_compact_indices():
+    # A checkpoint restore assigns masks without set_mask: setting the plans
+    # again (the callback does at every fit's start) must follow them.
+    model = mlp((3, 8, 6, 1), seed=3)
+    model.get_layer("d0").set_mask([1, 0, 1, 1, 0, 0, 1, 1])
+    topology.set_compact_plans(model)
+    restored = np.array([0, 1, 1, 1, 1, 0, 0, 1], "float32")  # 5 kept again, others
+    model.get_layer("d0").mask.assign(restored)
+    weights = np.random.default_rng(1).normal(size=(3, 8)).astype("float32")
+    model.get_layer("d0").kernel.assign(weights * restored)
+    assert topology.set_compact_plans(model) is False  # same plans: no new trace needed
+    x = np.random.default_rng(0).normal(size=(7, 3)).astype("float32")
+    compact = keras.ops.convert_to_numpy(model(x))
+    with topology.without_compact_plans(model):
+        masked = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(compact, masked, rtol=1e-6, atol=1e-6)
+
+
 def test_without_compact_plans_runs_the_masked_path_and_puts_the_plans_back():
     model = mlp((3, 8, 6, 1))
     assert topology.has_no_plans(model)

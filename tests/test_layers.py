@@ -130,3 +130,20 @@ def test_activations_that_skip_the_second_mask_keep_zero_exactly(activation):
     # The masked path trusts activation(0) == 0 for these and multiplies by
     # the mask only before them.
     assert float(keras.ops.convert_to_numpy(activation(keras.ops.zeros((3,))))[1]) == 0.0
+
+
+def test_neuron_order_and_compact_columns_by_hand():
+    from agp_tf.layers import compact_columns, neuron_order
+
+    keep = [False, True, True, False, True]
+    np.testing.assert_array_equal(neuron_order(keep), [1, 2, 4, 0, 3])
+    # kept neurons: their column in the compact output; pruned: the zero column (3)
+    np.testing.assert_array_equal(compact_columns(keep), [3, 0, 1, 3, 2])
+
+
+def test_compact_index_state_is_not_a_weight():
+    layer = MaskedDense(4)
+    layer.build((None, 3))
+    assert len(layer.weights) == 3  # kernel, bias, mask
+    layer.set_mask([1, 0, 1, 1])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.neuron_order_variable), [0, 2, 3, 1])

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from agp_tf import keras_graph, topology
+from agp_tf.layers import compact_columns
 
 
 def input_signature(model):
@@ -163,7 +164,7 @@ def compact_model(model):
             kernel = kernel[:, keep]
             bias = None if bias is None else bias[keep]
             if not plan.emit_compact:
-                scatter_index = np.where(keep, np.cumsum(keep) - 1, keep.sum())
+                scatter_index = compact_columns(keep)
         return FrozenCompactDense(
             kernel.shape, use_bias=bias is not None,
             activation=keras.activations.serialize(layer.activation),

@@ -63,35 +63,44 @@ class BatchLosses(keras.callbacks.Callback):
         self.losses.append(float(logs["loss"]))
 
 
+def _train_at_step(data, compact, jit_compile, step, total_steps):
+    """An MLP under `pruning_only(0.6, start=0.5)` at `step` (the first
+    `step` batches of `data` trained before), then one epoch of `data`.
+    Returns the model and its per-batch losses."""
+    model = mlp((3, 32, 16, 1), seed=7)
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", jit_compile=jit_compile)
+    if step:
+        model.fit(data.take(step), epochs=1, verbose=0)
+    controller = GrowPruneController(
+        model, schedules.pruning_only(0.6, start=0.5), total_steps=total_steps,
+        criterion="magnitude", compact=compact,
+    )
+    controller.on_step_begin(step=step)
+    model.make_train_function(force=True)
+    recorder = BatchLosses()
+    model.fit(data, epochs=1, verbose=0, callbacks=[recorder])
+    return model, recorder.losses
+
+
+def _assert_same_weights(model, other, rtol, atol):
+    for a, b in zip(model.weights, other.weights):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=rtol, atol=atol
+        )
+
+
 # Without XLA (about 5 s) in -m slow; test_callbacks.py trains compact phases both ways.
 @pytest.mark.parametrize("jit_compile", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_compact_and_masked_execution_train_identically(jit_compile):
     x, y = xor_data(3200, features=3)
     data = dataset(x, y, 32)  # 100 steps
-
-    def train(compact):
-        model = mlp((3, 32, 16, 1), seed=7)
-        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", jit_compile=jit_compile)
-        model.fit(data.take(10), epochs=1, verbose=0)  # same trained state
-        controller = GrowPruneController(
-            model, schedules.pruning_only(0.6, start=0.5), total_steps=20,
-            criterion="magnitude", compact=compact,
-        )
-        controller.on_step_begin(step=10)
-        model.make_train_function(force=True)
-        recorder = BatchLosses()
-        model.fit(data, epochs=1, verbose=0, callbacks=[recorder])
-        return model, recorder.losses
-
-    masked_model, masked_losses = train(compact=False)
-    compact_model, compact_losses = train(compact=True)
+    # 10 steps trained first (the same state), then the sparse second half
+    masked_model, masked_losses = _train_at_step(data, False, jit_compile, step=10, total_steps=20)
+    compact_model, compact_losses = _train_at_step(data, True, jit_compile, step=10, total_steps=20)
     assert compact_model.get_layer("d1").compact_plan.kept_inputs is not None
     assert len(compact_losses) == 100
     np.testing.assert_allclose(compact_losses, masked_losses, rtol=1e-5)
-    for a, b in zip(compact_model.weights, masked_model.weights):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-4, atol=1e-5
-        )
+    _assert_same_weights(compact_model, masked_model, rtol=1e-4, atol=1e-5)
     keep = compact_model.get_layer("d0").mask_numpy()
     assert np.all(compact_model.get_layer("d0").kernel.numpy()[:, ~keep] == 0.0)
     assert np.all(compact_model.get_layer("d1").kernel.numpy()[~keep, :] == 0.0)
@@ -100,30 +109,14 @@ def test_compact_and_masked_execution_train_identically(jit_compile):
 def test_a_dense_phase_runs_the_plain_path_and_trains_as_the_masked_one():
     x, y = xor_data(640, features=3)
     data = dataset(x, y, 32)
-
-    def train(compact):
-        model = mlp((3, 32, 16, 1), seed=7)
-        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", jit_compile=True)
-        controller = GrowPruneController(
-            model, schedules.pruning_only(0.6, start=0.5), total_steps=40,
-            criterion="magnitude", compact=compact,
-        )
-        controller.on_step_begin(step=0)  # the dense first half
-        model.make_train_function(force=True)
-        recorder = BatchLosses()
-        model.fit(data, epochs=1, verbose=0, callbacks=[recorder])
-        return model, recorder.losses
-
-    masked_model, masked_losses = train(compact=False)
-    plain_model, plain_losses = train(compact=True)
+    # step 0 of 40: the dense first half
+    masked_model, masked_losses = _train_at_step(data, False, True, step=0, total_steps=40)
+    plain_model, plain_losses = _train_at_step(data, True, True, step=0, total_steps=40)
     assert all(layer.compact_plan is None for layer in topology.dense_layers(masked_model))
     # every neuron kept: no mask multiply at all
     assert all(layer.compact_plan == CompactPlan() for layer in topology.dense_layers(plain_model))
     np.testing.assert_allclose(plain_losses, masked_losses, rtol=1e-6)
-    for a, b in zip(plain_model.weights, masked_model.weights):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6
-        )
+    _assert_same_weights(plain_model, masked_model, rtol=1e-5, atol=1e-6)
 
 
 def test_a_mask_restored_under_the_same_plan_moves_the_compact_indices():

@@ -269,7 +269,8 @@ class GrowPruneController:
         # that holds a scoring window (`_sync_probes`), where a window switches
         # them on; on several, a probe's all-reduce would run in every step,
         # so they are installed for each window and removed after it.
-        self._probes_by_phase = self.scores_from_training and self._strategy().num_replicas_in_sync == 1
+        replicas = self._strategy().num_replicas_in_sync
+        self._probes_by_phase = self.scores_from_training and replicas == 1
         if any(getattr(layer, "taylor_probe", None) is not None for layer in self.layers):
             self._remove_probes()  # an earlier controller's: this one decides now
         self.specs = flops.layer_specs(model, self.links)

@@ -363,7 +363,7 @@ class MaskedDense(PrunableNeurons, keras.layers.Layer):
             rows = self.compact_producer.neuron_order_variable[: plan.kept_inputs]
             kernel = ops.take(kernel, rows, axis=0)
         if plan.kept_outputs is not None:
-            columns = self._neuron_order[: plan.kept_outputs]
+            columns = self.neuron_order_variable[: plan.kept_outputs]
             # (kept_inputs, kept_outputs): the only block that is multiplied.
             kernel = ops.take(kernel, columns, axis=1)
         outputs = ops.matmul(inputs, kernel)

@@ -16,10 +16,9 @@ strategy, with the outputs reduced as Keras reduces them
 around it is a `tf.while_loop` in a `tf.function`, as in Keras. As in Keras,
 AutoGraph does not convert the step (nor `train_step` under it): converting
 cost about 0.1-0.2 s of every trace, and each plan of a sparse phase is a
-trace on the run's critical path. It stops
-early when the iterator runs out, and `steps_run` says how many steps ran
-(0 when the iterator was already exhausted), so a count never includes a
-step that did not train.
+trace on the run's critical path. It stops early when the iterator runs
+out, and `steps_run` says how many steps ran (0 when the iterator was
+already exhausted), so a count never includes a step that did not train.
 """
 
 import tensorflow as tf

@@ -17,9 +17,9 @@ accumulates the term of the global batch and picks the same neurons.
 
 A probe is switched on and off by a variable (`active`), so one traced
 (XLA-compiled) training step serves the steps inside and outside a scoring
-window: opening a window compiles nothing. Switched off, a probe costs
-nothing measurable: its term is computed and masked out (`tf.where`), which
-XLA fuses into the backward pass (`scripts/benchmark.py`'s `probed` row).
+window: opening a window compiles nothing. Switched off, a probe's term is
+computed and masked out (`tf.where`); through `GrowPruneCallback` a probed
+dense step measured as fast as an unprobed one (BUILD.md has the figures).
 `GrowPruneController` installs probes in the phases that hold a scoring
 window (the dense phases of `alternate`) and none in the others (on a
 compact layer the scatter back to full width would cost). Under a

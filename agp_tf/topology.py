@@ -256,7 +256,8 @@ def compact_plans(model):
         if not (isinstance(producer, MaskedDense) and emits.get(producer.name, False)):
             producer = None
         kept_inputs = kept[producer.name] if producer is not None else None
-        plans[layer.name] = (CompactPlan(kept[layer.name], kept_inputs, emits[layer.name]), producer)
+        plan = CompactPlan(kept[layer.name], kept_inputs, emits[layer.name])
+        plans[layer.name] = (plan, producer)
     return plans
 
 
